@@ -1,0 +1,57 @@
+"""The ``chainrule`` command line: one module per subcommand.
+
+Each subcommand module has ``add_parser(subparsers)``, which registers its
+flags, and sets ``handler`` on its parser to a function ``run(args)`` that
+returns the exit status. Errors a user can fix are raised as
+``UsageError`` (exit 2) or ``DataError`` (exit 1) and printed as one line,
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from .errors import CommandError, UsageError
+
+# The subcommands, in the order ``--help`` lists them.
+SUBCOMMANDS = ["train"]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="chainrule",
+        description=(
+            "Backpropagation for deep ReLU networks, as the book "
+            "Understanding Deep Learning (section 7.4) writes it."
+        ),
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"chainrule {__version__}"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        module = __import__(f"chainrule.cli.{name.replace('-', '_')}", fromlist=["x"])
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        print(f"chainrule {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except CommandError as error:
+        print(f"chainrule {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"chainrule {args.command}: interrupted", file=sys.stderr)
+        return 130
