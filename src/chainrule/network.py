@@ -124,7 +124,7 @@ class Network:
         self.xp = xp
         self.relu_derivative_at_zero = float(relu_derivative_at_zero)
         flat_pieces = []
-        for w, b in zip(omega, beta):
+        for w, b in zip(omega, beta, strict=True):
             flat_pieces += [xp.reshape(w, (-1,)), xp.reshape(b, (-1,))]
         self.parameters = xp.concat(flat_pieces)
         self.omega, self.beta = _views(
@@ -252,9 +252,7 @@ class Network:
         # is applied as a pointwise product with the ReLU indicator.
         for k in range(last, 0, -1):
             grad_h[k] = self.omega[k].T @ grad_f[k]
-            indicator = relu_derivative(
-                trace.f[k - 1], self.relu_derivative_at_zero
-            )
+            indicator = relu_derivative(trace.f[k - 1], self.relu_derivative_at_zero)
             grad_f[k - 1] = indicator * grad_h[k]
         if input_gradient:
             grad_h[0] = self.omega[0].T @ grad_f[0]
@@ -263,9 +261,7 @@ class Network:
         # each summed over the batch's columns.
         grad_beta = [xp.sum(g, axis=1, keepdims=True) for g in grad_f]
         grad_omega = [grad_f[k] @ trace.h[k].T for k in range(last + 1)]
-        return Gradients(
-            omega=grad_omega, beta=grad_beta, dl_df=grad_f, dl_dh=grad_h
-        )
+        return Gradients(omega=grad_omega, beta=grad_beta, dl_df=grad_f, dl_dh=grad_h)
 
     def predict(self, x):
         """Return the output f_K for x of shape (D_i, N), keeping no trace."""
@@ -349,8 +345,7 @@ def _as_column(b, k, xp):
     if len(b.shape) == 2 and b.shape[1] == 1:
         return b
     raise ValueError(
-        f"β_{k} must have shape (D_{k + 1}, 1) or (D_{k + 1},), "
-        f"got {tuple(b.shape)}"
+        f"β_{k} must have shape (D_{k + 1}, 1) or (D_{k + 1},), got {tuple(b.shape)}"
     )
 
 
@@ -381,8 +376,7 @@ def _check_dtypes(omega, beta, xp):
     dtype = omega[0].dtype
     if not xp.isdtype(dtype, "real floating"):
         raise TypeError(
-            f"Ω_0 has dtype {dtype_name(dtype)}; parameters must be "
-            "float32 or float64"
+            f"Ω_0 has dtype {dtype_name(dtype)}; parameters must be float32 or float64"
         )
     for name, arrays in (("Ω", omega), ("β", beta)):
         for k, array in enumerate(arrays):
@@ -423,9 +417,7 @@ def _check_sizes(sizes):
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
             raise TypeError(f"sizes[{position}] must be an int, got {size!r}")
         if size < 1:
-            raise ValueError(
-                f"sizes[{position}] must be at least 1, got {size}"
-            )
+            raise ValueError(f"sizes[{position}] must be at least 1, got {size}")
     return [int(size) for size in sizes]
 
 
@@ -449,13 +441,10 @@ def _weight_variance(rule, fan_in, fan_out):
         return 2.0 / (fan_in + fan_out)
     if isinstance(rule, (int, float)) and not isinstance(rule, bool):
         if rule < 0 or not math.isfinite(rule):
-            raise ValueError(
-                f"weight_variance must be finite and ≥ 0, got {rule}"
-            )
+            raise ValueError(f"weight_variance must be finite and ≥ 0, got {rule}")
         return float(rule)
     raise ValueError(
-        "weight_variance must be 'he', 'lecun', 'glorot' or a number, "
-        f"got {rule!r}"
+        f"weight_variance must be 'he', 'lecun', 'glorot' or a number, got {rule!r}"
     )
 
 

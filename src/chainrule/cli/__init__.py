@@ -19,8 +19,15 @@ from .errors import CommandError, UsageError
 SUBCOMMANDS = ["train"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit with 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="chainrule",
         description=(
             "Backpropagation for deep ReLU networks, as the book "

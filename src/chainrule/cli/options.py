@@ -1,0 +1,69 @@
+"""Option parsing shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number ≥ 1, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, got {text!r}"
+        ) from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive finite number, got {text}"
+        )
+    return value
+
+
+def parse_hidden(text):
+    """'100,100,100' → [100, 100, 100]; '' or 'none' → [] (no hidden layer)."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    widths = []
+    for part in text.split(","):
+        try:
+            width = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated widths such as 100,100,100, got {text!r}"
+            ) from None
+        if width < 1:
+            raise argparse.ArgumentTypeError(
+                f"every hidden layer needs at least 1 unit, got {width} in {text!r}"
+            )
+        widths.append(width)
+    return widths
+
+
+def add_threads_option(group):
+    group.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="BLAS threads for matrix products (default: the BLAS default)",
+    )
+
+
+def apply_threads(threads):
+    """Limit the BLAS thread pools to ``threads`` for the rest of the run."""
+    if threads is None:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
