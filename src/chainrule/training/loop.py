@@ -74,6 +74,8 @@ def train(
     x_test=None,
     y_test=None,
     callback=None,
+    monitor=None,
+    step=None,
 ):
     """Train ``network`` in place by minibatch gradient descent.
 
@@ -100,6 +102,17 @@ def train(
         Evaluated after every epoch.
     callback : callable(Progress), optional
         Called after every step.
+    monitor : object, optional
+        Gradient-flow diagnostics. When given, its ``start_epoch(epoch)``
+        is called at the start of each epoch, ``after_gradient(network,
+        step)`` after each gradient (before the update),
+        ``after_update(network, step)`` after each update, and
+        ``end_epoch(epoch)`` at the end of each epoch, whose returned dict
+        is stored in the epoch's ``EpochRecord.extra``.
+    step : TrainingStep-like, optional
+        Computes (loss, ``step.gradient``) for a batch; default
+        ``TrainingStep(network, loss)``. Data-parallel training passes a
+        step that all-reduces the gradient across processes.
 
     Returns
     -------
@@ -129,7 +142,7 @@ def train(
     y_axis = len(y.shape) - 1
     shuffled_y = xp.empty_like(y)
 
-    step = TrainingStep(network, loss)
+    step = step or TrainingStep(network, loss)
     n_steps = math.ceil(n_examples / batch_size)
     history = []
     for epoch in range(epochs):
@@ -139,6 +152,8 @@ def train(
         _take(rows, order, 0, shuffled_rows, xp)
         _take(y, order, y_axis, shuffled_y, xp)
         total = 0.0
+        if monitor is not None:
+            monitor.start_epoch(epoch)
         for index in range(n_steps):
             start = index * batch_size
             stop = min(start + batch_size, n_examples)
@@ -150,7 +165,11 @@ def train(
             value = step(batch_x, batch_y)
             if not math.isfinite(value):
                 raise _divergence(network, step, epoch, index, "loss")
+            if monitor is not None:
+                monitor.after_gradient(network, step)
             optimizer.step(network.parameters, step.gradient, learning_rate_now)
+            if monitor is not None:
+                monitor.after_update(network, step)
             total += value * (stop - start)
             if callback is not None:
                 callback(
@@ -180,6 +199,8 @@ def train(
             record.test_loss, record.test_accuracy = evaluate(
                 network, x_test, y_test, loss
             )
+        if monitor is not None:
+            record.extra.update(monitor.end_epoch(epoch))
         record.seconds = time.perf_counter() - started
         history.append(record)
         if callback is not None:

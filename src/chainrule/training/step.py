@@ -69,6 +69,18 @@ class TrainingStep:
             return self._numpy_step(x, y)
         return self._portable_step(x, y)
 
+    def pre_activations(self, n_examples):
+        """The f_0 … f_{K−1} of the last batch of ``n_examples`` examples.
+
+        The fast NumPy path keeps these intact after the step (the hidden
+        activations h_k = a[f_{k−1}] can be recomputed from them; their
+        buffers are reused for ∂ℓ/∂h_k). Returns None on the portable path.
+        """
+        buffers = self._buffers.get(n_examples)
+        if buffers is None:
+            return None
+        return buffers["f"][:-1]
+
     def _portable_step(self, x, y):
         network, xp = self.network, self.network.xp
         trace = network.forward(x)
