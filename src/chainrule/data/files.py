@@ -1,0 +1,476 @@
+"""The user's own data files: CSV and NPZ, rows are examples.
+
+CSV rules
+---------
+- One example per row, cells separated by commas; blank lines are
+  skipped. The file is read as UTF-8 (a byte-order mark is allowed).
+- The label column is the last one unless ``label_columns`` says
+  otherwise: an int index (negative counts from the end), a column name
+  from the header row, or a list of them (several labels: multilabel or
+  multi-output regression). Every other column is a feature.
+- The first row is a header when one of its feature cells is not a
+  number.
+- Every row has the same number of cells; every feature cell is a finite
+  number; no cell is empty.
+
+NPZ rules
+---------
+An archive saved by ``numpy.savez`` with arrays ``x`` (N, D) and ``y``
+(N,) or (N, L), and optionally ``x_test`` and ``y_test`` (then
+``test_fraction`` is not used). Object arrays are refused: the file is
+read with ``allow_pickle=False``.
+
+Every problem raises ``DataError`` with the file, the line and column (or
+the array and index), what was found and what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+import zlib
+from operator import itemgetter
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import Dataset, split_dataset
+from .errors import DataError
+from .labels import encode_labels
+
+
+def _shown(text: str) -> str:
+    # A cell as it appears in a message, cut to a readable length.
+    text = repr(text)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_rows(source: str) -> tuple[list[list[str]], list[int]]:
+    # Every non-blank row and the 1-based line on which it ends.
+    rows = []
+    lines = []
+    try:
+        with open(source, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                rows.append(row)
+                lines.append(reader.line_num)
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{source}: not UTF-8 text (byte {error.start}: {error.reason}); "
+            "expected a CSV text file"
+        ) from None
+    except csv.Error as error:
+        raise DataError(
+            f"{source}, line {reader.line_num}: unreadable CSV ({error})"
+        ) from None
+    except OSError as error:
+        raise DataError(f"{source}: cannot read the file ({error.strerror})") from None
+    return rows, lines
+
+
+def _label_indices(label_columns, first_row, source, first_line) -> list[int]:
+    # Resolve the label columns (ints or header names) to 0-based indices.
+    n_columns = len(first_row)
+    if label_columns is None:
+        wanted = [-1]
+    elif isinstance(label_columns, (list, tuple)):
+        wanted = list(label_columns)
+    else:
+        wanted = [label_columns]
+    if not wanted:
+        raise ValueError("label_columns is empty; give at least one column")
+    header = [cell.strip() for cell in first_row]
+    indices = []
+    for column in wanted:
+        if isinstance(column, str):
+            matches = [j for j, name in enumerate(header) if name == column]
+            if not matches:
+                names = ", ".join(repr(name) for name in header)
+                raise DataError(
+                    f"{source}, line {first_line}: no column named {column!r} "
+                    f"in the header row; the columns are {names}"
+                )
+            if len(matches) > 1:
+                raise DataError(
+                    f"{source}, line {first_line}: {len(matches)} columns are "
+                    f"named {column!r}; give the label column by its index"
+                )
+            indices.append(matches[0])
+        elif isinstance(column, (int, np.integer)) and not isinstance(column, bool):
+            if not -n_columns <= column < n_columns:
+                raise DataError(
+                    f"{source}: label column {column} is out of range; the file "
+                    f"has {n_columns} columns (0 … {n_columns - 1}, or -1 … "
+                    f"-{n_columns} from the end)"
+                )
+            indices.append(int(column) % n_columns)
+        else:
+            raise TypeError(
+                "label_columns must be an int index, a column name, or a list "
+                f"of them; got {column!r}"
+            )
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"label_columns names a column twice: {label_columns!r}")
+    if len(indices) >= n_columns:
+        raise DataError(
+            f"{source}: all {n_columns} columns are labels; expected at least "
+            "one feature column besides the label column(s)"
+        )
+    return indices
+
+
+def load_csv(
+    path,
+    *,
+    label_columns=None,
+    task: str | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> Dataset:
+    """Load a CSV file of examples, one per row.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    label_columns : int, str, or list of them, optional
+        The label column(s); default the last column.
+    task : {"classification", "regression", "multilabel"}, optional
+        Inferred from the labels when None.
+    test_fraction : float
+        Share of the rows held out for testing, in [0, 1).
+    seed : int
+        Seeds the split.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        For any bad input; the message names the line and column.
+    """
+    source = os.fspath(path)
+    rows, lines = _read_rows(source)
+    if not rows:
+        raise DataError(
+            f"{source}: the file is empty; expected one example per row, "
+            "numbers separated by commas, the label in the last column"
+        )
+    first_row = rows[0]
+    n_columns = len(first_row)
+    label_cols = _label_indices(label_columns, first_row, source, lines[0])
+    feature_cols = [j for j in range(n_columns) if j not in label_cols]
+
+    # The first row is a header when a feature cell there is not a number
+    # (or when labels are chosen by name).
+    by_name = any(isinstance(column, str) for column in _as_list(label_columns))
+    has_header = by_name or any(
+        first_row[j].strip() != "" and not _is_number(first_row[j])
+        for j in feature_cols
+    )
+    names = [cell.strip() for cell in first_row] if has_header else None
+    if has_header:
+        rows = rows[1:]
+        data_lines = lines[1:]
+    else:
+        data_lines = lines
+    if not rows:
+        raise DataError(
+            f"{source}: the file has a header row (line {lines[0]}) but no data "
+            "rows; expected at least one example below the header"
+        )
+
+    def column_name(j):
+        if names is None:
+            return f"column {j + 1}"
+        return f"column {j + 1} ({names[j]!r})"
+
+    # Ragged rows: every row has as many cells as the first.
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    ragged = np.flatnonzero(lengths != n_columns)
+    if ragged.size:
+        i = int(ragged[0])
+        raise DataError(
+            f"{source}, line {data_lines[i]}: expected {n_columns} cells "
+            f"(as in line {lines[0]}), found {lengths[i]}"
+        )
+
+    x = _parse_features(rows, feature_cols, source, data_lines, column_name)
+
+    # Labels, as text; encode_labels parses them.
+    pick_labels = itemgetter(*label_cols)
+    if len(label_cols) == 1:
+        label_cells = np.array([[pick_labels(row)] for row in rows], dtype=str)
+    else:
+        label_cells = np.array([pick_labels(row) for row in rows], dtype=str)
+
+    def locate(i, j):
+        return f"{source}, line {data_lines[i]}, {column_name(label_cols[j])}"
+
+    y, classes, task = encode_labels(label_cells, task, locate)
+    return split_dataset(
+        Path(source).stem,
+        x,
+        y,
+        classes,
+        task,
+        source,
+        test_fraction=test_fraction,
+        seed=seed,
+        origin=np.asarray(data_lines),
+        origin_kind="line",
+        feature_names=None if names is None else [names[j] for j in feature_cols],
+        label_names=None if names is None else [names[j] for j in label_cols],
+    )
+
+
+def _as_list(label_columns) -> list:
+    if label_columns is None:
+        return []
+    if isinstance(label_columns, (list, tuple)):
+        return list(label_columns)
+    return [label_columns]
+
+
+def _parse_features(rows, feature_cols, source, lines, column_name) -> np.ndarray:
+    # The feature cells as float64, shape (N, D), every value finite.
+    n_features = len(feature_cols)
+    x = np.empty((len(rows), n_features))
+    if n_features == 1:
+        only = feature_cols[0]
+
+        def pick(row):
+            return (row[only],)
+
+    else:
+        pick = itemgetter(*feature_cols)
+    i = 0
+    try:
+        for i, row in enumerate(rows):
+            x[i] = list(map(float, pick(row)))
+    except ValueError:
+        where = f"{source}, line {lines[i]}"
+        _raise_bad_cell(rows[i], feature_cols, where, column_name)
+        raise
+
+    not_finite = ~np.isfinite(x)
+    if not_finite.any():
+        i, k = (int(index) for index in np.argwhere(not_finite)[0])
+        j = feature_cols[k]
+        raise DataError(
+            f"{source}, line {lines[i]}, {column_name(j)}: "
+            f"{_shown(rows[i][j].strip())} is not a finite number; expected a "
+            "finite number (NaN and infinity are not allowed)"
+        )
+    return x
+
+
+def _raise_bad_cell(row, feature_cols, where, column_name) -> None:
+    # Find the first feature cell of ``row`` that is not a number.
+    for j in feature_cols:
+        cell = row[j].strip()
+        if cell == "":
+            raise DataError(
+                f"{where}, {column_name(j)}: missing value; expected a number "
+                "in every feature cell"
+            )
+        if not _is_number(cell):
+            raise DataError(
+                f"{where}, {column_name(j)}: expected a number, found {_shown(cell)}"
+            )
+
+
+def load_npz(
+    path,
+    *,
+    task: str | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> Dataset:
+    """Load an NPZ archive with arrays ``x``, ``y`` (and ``x_test``, ``y_test``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    task : {"classification", "regression", "multilabel"}, optional
+        Inferred from ``y`` when None.
+    test_fraction : float
+        Used only when the archive has no test arrays.
+    seed : int
+        Seeds the split.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        A file that is not an NPZ archive, a missing array, an object
+        array, wrong dimensions, mismatched lengths, or NaN/infinity.
+    """
+    source = os.fspath(path)
+    arrays = _read_npz(source)
+    for name in ("x", "y"):
+        if name not in arrays:
+            found = ", ".join(repr(key) for key in arrays) or "none"
+            raise DataError(
+                f"{source}: no array {name!r} (found: {found}); expected "
+                "arrays 'x' (N, D) and 'y' (N,), optionally 'x_test' and 'y_test'"
+            )
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        missing = "y_test" if "x_test" in arrays else "x_test"
+        raise DataError(
+            f"{source}: has {'x_test' if missing == 'y_test' else 'y_test'} "
+            f"but no {missing!r}; expected both test arrays or neither"
+        )
+    has_test = "x_test" in arrays
+
+    x = _check_features(arrays["x"], "x", source)
+    y = _check_targets(arrays["y"], "y", x.shape[0], source)
+    if has_test:
+        x_test = _check_features(arrays["x_test"], "x_test", source)
+        y_test = _check_targets(arrays["y_test"], "y_test", x_test.shape[0], source)
+        if x_test.shape[1] != x.shape[1]:
+            raise DataError(
+                f"{source}: x_test has {x_test.shape[1]} features (columns) but "
+                f"x has {x.shape[1]}; expected the same number"
+            )
+        if y_test.ndim != y.ndim or y_test.shape[1:] != y.shape[1:]:
+            raise DataError(
+                f"{source}: y_test has shape {y_test.shape} but y has shape "
+                f"{y.shape}; expected the same shape after the first axis"
+            )
+
+    # Encode train and test labels together, so that they share classes.
+    n_train = x.shape[0]
+    cells = y.reshape(n_train, -1)
+    if has_test:
+        cells = np.concatenate([cells, y_test.reshape(y_test.shape[0], -1)])
+
+    def locate(i, j):
+        name, index = ("y", i) if i < n_train else ("y_test", i - n_train)
+        if y.ndim == 1:
+            return f"{source}: {name}[{index}]"
+        return f"{source}: {name}[{index}, {j}]"
+
+    targets, classes, task = encode_labels(cells, task, locate)
+    stem = Path(source).stem
+    if not has_test:
+        return split_dataset(
+            stem,
+            x,
+            targets,
+            classes,
+            task,
+            source,
+            test_fraction=test_fraction,
+            seed=seed,
+            origin_kind="y",
+        )
+    return Dataset(
+        name=stem,
+        x_train=x,
+        y_train=targets[:n_train],
+        x_test=x_test,
+        y_test=targets[n_train:],
+        classes=classes,
+        task=task,
+        source=source,
+        train_origin=np.arange(n_train),
+        test_origin=np.arange(x_test.shape[0]),
+        origin_kinds=("y", "y_test"),
+    )
+
+
+def _read_npz(source: str) -> dict:
+    # Every array of the archive, read without pickle.
+    try:
+        archive = np.load(source, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(
+            f"{source}: not a readable .npz archive ({error}); expected a file "
+            "written by numpy.savez"
+        ) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(
+            f"{source}: holds a single .npy array, not an .npz archive; expected "
+            "numpy.savez(path, x=..., y=...)"
+        )
+    arrays = {}
+    with archive:
+        for name in archive.files:
+            try:
+                arrays[name] = archive[name]
+            except ValueError as error:
+                if "pickle" in str(error).lower() or "object" in str(error).lower():
+                    raise DataError(
+                        f"{source}: array {name!r} holds Python objects (dtype "
+                        "object), which are not loaded; expected numbers or text"
+                    ) from None
+                raise DataError(
+                    f"{source}: array {name!r} is unreadable ({error})"
+                ) from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+                raise DataError(
+                    f"{source}: array {name!r} is unreadable ({error}); the "
+                    "archive may be damaged"
+                ) from None
+    return arrays
+
+
+def _check_features(array: np.ndarray, name: str, source: str) -> np.ndarray:
+    # An (N, D) array of finite numbers, as float64.
+    if array.ndim != 2:
+        raise DataError(
+            f"{source}: array {name!r} has shape {array.shape}; expected 2 "
+            "dimensions (N examples, D features); reshape one feature to (N, 1)"
+        )
+    if array.dtype.kind not in "biuf":
+        raise DataError(
+            f"{source}: array {name!r} has dtype {array.dtype}; expected numbers"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise DataError(
+            f"{source}: array {name!r} has shape {array.shape}; expected at "
+            "least one example and one feature"
+        )
+    x = array.astype(np.float64)
+    not_finite = ~np.isfinite(x)
+    if not_finite.any():
+        i, j = (int(index) for index in np.argwhere(not_finite)[0])
+        raise DataError(
+            f"{source}: {name}[{i}, {j}] is {x[i, j]}; expected finite numbers "
+            "(NaN and infinity are not allowed)"
+        )
+    return x
+
+
+def _check_targets(array: np.ndarray, name: str, n_rows: int, source: str):
+    # Targets of shape (N,) or (N, L), one row per example.
+    if array.ndim not in (1, 2):
+        raise DataError(
+            f"{source}: array {name!r} has shape {array.shape}; expected (N,) or (N, L)"
+        )
+    if array.shape[0] != n_rows:
+        x_name = "x" if name == "y" else "x_test"
+        raise DataError(
+            f"{source}: {x_name} has {n_rows} rows but {name} has "
+            f"{array.shape[0]}; expected one target row per example"
+        )
+    if array.ndim == 2 and array.shape[1] == 0:
+        raise DataError(f"{source}: array {name!r} has no columns; expected labels")
+    return array
