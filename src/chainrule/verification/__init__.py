@@ -3,6 +3,8 @@
 - ``gradcheck``: backprop against central differences in float64, aware of
   ReLU kinks, one row per Ω_k and β_k (``GradcheckResult``).
 - ``step_sweep``: the same check at a range of step sizes.
+- ``explicit_jacobian_form``: ∂ℓ/∂f_k for one example as a product of full
+  Jacobian matrices, next to the pointwise form, with operation counts.
 """
 
 from .finite_differences import RELATIVE_ERROR_DEFINITION, relative_error
@@ -13,11 +15,14 @@ from .gradcheck import (
     gradcheck,
     step_sweep,
 )
+from .jacobian import JacobianForm, explicit_jacobian_form
 
 __all__ = [
     "RELATIVE_ERROR_DEFINITION",
     "GradcheckResult",
+    "JacobianForm",
     "ParameterCheck",
+    "explicit_jacobian_form",
     "float64_copy",
     "gradcheck",
     "relative_error",

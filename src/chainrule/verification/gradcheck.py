@@ -297,7 +297,7 @@ def gradcheck(
 
     original_dtype = dtype_name(network.dtype)
     checked = float64_copy(network)
-    x, y = _float64_data(x, y, loss)
+    x, y = float64_data(x, y, loss)
     notes = []
     if original_dtype != "float64" or not isinstance(network.parameters, np.ndarray):
         notes.append(
@@ -423,7 +423,8 @@ def float64_copy(network):
     return checked
 
 
-def _float64_data(x, y, loss):
+def float64_data(x, y, loss):
+    """x as float64 NumPy, y as the loss expects it (labels stay integers)."""
     x = np.array(to_numpy(x), dtype=np.float64)
     y = to_numpy(y)
     if isinstance(loss, CrossEntropy):
