@@ -272,3 +272,18 @@ def test_too_few_rows_to_split(tmp_path):
     message = load_error(path, test_fraction=0.2)
     assert "too few to split" in message and "test_fraction=0" in message
     assert load_dataset(path, test_fraction=0).n_train == 1
+
+
+def test_line_numbers_count_multiline_quoted_cells(tmp_path):
+    path = write(tmp_path, 'x,label\n1,"two\nlines"\n2,b\nq,c\n')
+    message = load_error(path)
+    assert message.startswith(f"{path}, line 5, column 1 ('x'): expected a number")
+
+
+def test_label_columns_in_the_middle(tmp_path):
+    path = write(tmp_path, "1,a,2,3\n4,b,5,6\n")
+    data = load_dataset(path, label_columns=1, test_fraction=0)
+    np.testing.assert_array_equal(data.x_train, [[1, 2, 3], [4, 5, 6]])
+    assert data.classes == ["a", "b"]
+    bad = write(tmp_path, "1,a,2,3\n4,b,x,6\n", name="bad.csv")
+    assert load_error(bad, label_columns=1).startswith(f"{bad}, line 2, column 3:")

@@ -30,6 +30,7 @@ import csv
 import os
 import zipfile
 import zlib
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 
@@ -56,28 +57,44 @@ def _is_number(text: str) -> bool:
 
 def _read_rows(source: str) -> tuple[list[list[str]], list[int]]:
     # Every non-blank row and the 1-based line on which it ends.
-    rows = []
-    lines = []
     try:
         with open(source, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
-            for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                rows.append(row)
-                lines.append(reader.line_num)
+            try:
+                rows = list(reader)
+            except csv.Error as error:
+                raise DataError(
+                    f"{source}, line {reader.line_num}: unreadable CSV ({error})"
+                ) from None
+            n_lines = reader.line_num
     except UnicodeDecodeError as error:
         raise DataError(
             f"{source}: not UTF-8 text (byte {error.start}: {error.reason}); "
             "expected a CSV text file"
         ) from None
-    except csv.Error as error:
-        raise DataError(
-            f"{source}, line {reader.line_num}: unreadable CSV ({error})"
-        ) from None
     except OSError as error:
         raise DataError(f"{source}: cannot read the file ({error.strerror})") from None
-    return rows, lines
+
+    # Row i is on line i + 1 unless a quoted cell spans several lines;
+    # then the file is read again, noting the line of each row.
+    if n_lines == len(rows):
+        lines = range(1, n_lines + 1)
+    else:
+        lines = _row_lines(source)
+    kept = [i for i, row in enumerate(rows) if len(row) > 1 or (row and row[0].strip())]
+    if len(kept) == len(rows):
+        return rows, list(lines)
+    return [rows[i] for i in kept], [lines[i] for i in kept]
+
+
+def _row_lines(source: str) -> list[int]:
+    # The line on which each row ends, for files with multi-line cells.
+    lines = []
+    with open(source, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        for _ in reader:
+            lines.append(reader.line_num)
+    return lines
 
 
 def _label_indices(label_columns, first_row, source, first_line) -> list[int]:
@@ -211,11 +228,9 @@ def load_csv(
     x = _parse_features(rows, feature_cols, source, data_lines, column_name)
 
     # Labels, as text; encode_labels parses them.
-    pick_labels = itemgetter(*label_cols)
-    if len(label_cols) == 1:
-        label_cells = np.array([[pick_labels(row)] for row in rows], dtype=str)
-    else:
-        label_cells = np.array([pick_labels(row) for row in rows], dtype=str)
+    label_cells = np.stack(
+        [np.array([row[j] for row in rows], dtype=str) for j in label_cols], axis=1
+    )
 
     def locate(i, j):
         return f"{source}, line {data_lines[i]}, {column_name(label_cols[j])}"
@@ -247,24 +262,31 @@ def _as_list(label_columns) -> list:
 
 def _parse_features(rows, feature_cols, source, lines, column_name) -> np.ndarray:
     # The feature cells as float64, shape (N, D), every value finite.
+    n_rows = len(rows)
     n_features = len(feature_cols)
-    x = np.empty((len(rows), n_features))
-    if n_features == 1:
-        only = feature_cols[0]
-
-        def pick(row):
-            return (row[only],)
-
+    n_columns = len(rows[0])
+    if feature_cols == list(range(n_features)):
+        # The features lead each row (labels last): slice.
+        cells = (row[:n_features] for row in rows)
+    elif feature_cols == list(range(n_columns - n_features, n_columns)):
+        cells = (row[-n_features:] for row in rows)
     else:
-        pick = itemgetter(*feature_cols)
-    i = 0
+        cells = (itemgetter(*feature_cols)(row) for row in rows)
+        if n_features == 1:
+            cells = ((cell,) for cell in cells)
     try:
-        for i, row in enumerate(rows):
-            x[i] = list(map(float, pick(row)))
+        flat = np.fromiter(
+            map(float, chain.from_iterable(cells)),
+            dtype=np.float64,
+            count=n_rows * n_features,
+        )
     except ValueError:
-        where = f"{source}, line {lines[i]}"
-        _raise_bad_cell(rows[i], feature_cols, where, column_name)
+        # Find the first bad cell, row by row, to name it.
+        for i, row in enumerate(rows):
+            where = f"{source}, line {lines[i]}"
+            _raise_bad_cell(row, feature_cols, where, column_name)
         raise
+    x = flat.reshape(n_rows, n_features)
 
     not_finite = ~np.isfinite(x)
     if not_finite.any():
