@@ -27,6 +27,9 @@ def atomic_write(path, mode="wb"):
         prefix=f".{path.name}.", suffix=".tmp", dir=folder
     )
     try:
+        # mkstemp creates the file readable by its owner only; give the
+        # final file the usual permissions (0666 less the umask).
+        os.chmod(temporary, 0o666 & ~_umask())
         with os.fdopen(descriptor, mode) as handle:
             yield handle
             handle.flush()
@@ -36,6 +39,12 @@ def atomic_write(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text):

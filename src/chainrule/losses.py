@@ -159,9 +159,7 @@ class CrossEntropy:
         return softmax(output)
 
 
-LOSSES = {
-    loss.name: loss for loss in (LeastSquares, BinaryCrossEntropy, CrossEntropy)
-}
+LOSSES = {loss.name: loss for loss in (LeastSquares, BinaryCrossEntropy, CrossEntropy)}
 
 
 def get_loss(name):
@@ -170,6 +168,4 @@ def get_loss(name):
         return LOSSES[name]()
     except KeyError:
         choices = ", ".join(LOSSES)
-        raise ValueError(
-            f"unknown loss {name!r}; expected one of: {choices}"
-        ) from None
+        raise ValueError(f"unknown loss {name!r}; expected one of: {choices}") from None

@@ -7,6 +7,7 @@ A model file is an ``.npz`` archive of plain arrays:
 | ``header`` | UTF-8 JSON bytes (uint8): format, version, sizes, loss, … |
 | ``omega_k``, ``beta_k`` | Ω_k and β_k for k = 0 … K |
 | ``input_mean``, ``input_std`` | standardization statistics, if used |
+| ``target_mean``, ``target_std`` | regression targets' statistics, if used |
 
 The header holds ``format`` ("chainrule-model"), ``format_version``,
 ``sizes``, ``loss``, ``task``, ``relu_derivative_at_zero``, ``dtype``,
@@ -50,6 +51,8 @@ class Model:
     classes: list | None = None
     input_mean: np.ndarray | None = None
     input_std: np.ndarray | None = None
+    target_mean: np.ndarray | None = None
+    target_std: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
 
     @property
@@ -66,7 +69,11 @@ class Model:
         if self.input_mean is not None:
             rows = (rows - self.input_mean) / self.input_std
         columns = rows.T.astype(to_numpy(self.network.parameters).dtype)
-        return to_numpy(self.network.predict(columns)).T
+        output = to_numpy(self.network.predict(columns)).T
+        if self.target_mean is not None:
+            # The network was trained on standardized targets.
+            output = output * self.target_std + self.target_mean
+        return output
 
     def predict_proba(self, rows):
         """Class probabilities, shape (N, C) (or (N, L) for multi-label)."""
@@ -101,6 +108,7 @@ def save(path, model):
         "dtype": str(to_numpy(network.parameters).dtype),
         "classes": _jsonable_classes(model.classes),
         "standardized": model.input_mean is not None,
+        "targets_standardized": model.target_mean is not None,
         "metadata": model.metadata,
     }
     text = json.dumps(header, sort_keys=True).encode("utf-8")
@@ -111,6 +119,9 @@ def save(path, model):
     if model.input_mean is not None:
         arrays["input_mean"] = np.asarray(model.input_mean, np.float64)
         arrays["input_std"] = np.asarray(model.input_std, np.float64)
+    if model.target_mean is not None:
+        arrays["target_mean"] = np.asarray(model.target_mean, np.float64)
+        arrays["target_std"] = np.asarray(model.target_std, np.float64)
     with atomic_write(path) as handle:
         np.savez(handle, **arrays)
 
@@ -137,7 +148,13 @@ def load(path):
         ) from None
     header = _read_header(path, arrays)
     network = _read_network(path, header, arrays)
-    mean, std = _read_standardization(path, header, arrays, network)
+    n_features, n_outputs = network.sizes[0], network.sizes[-1]
+    mean, std = _read_statistics(
+        path, arrays, "input", n_features, header.get("standardized")
+    )
+    target_mean, target_std = _read_statistics(
+        path, arrays, "target", n_outputs, header.get("targets_standardized")
+    )
     return Model(
         network=network,
         loss=header["loss"],
@@ -145,6 +162,8 @@ def load(path):
         classes=header.get("classes"),
         input_mean=mean,
         input_std=std,
+        target_mean=target_mean,
+        target_std=target_std,
         metadata=header.get("metadata", {}),
     )
 
@@ -208,20 +227,20 @@ def _read_network(path, header, arrays):
     return network
 
 
-def _read_standardization(path, header, arrays, network):
-    if not header.get("standardized"):
+def _read_statistics(path, arrays, prefix, size, present):
+    """Read ``<prefix>_mean`` and ``<prefix>_std`` when the header says so."""
+    if not present:
         return None, None
-    n_features = network.sizes[0]
     values = []
-    for name in ("input_mean", "input_std"):
+    for name in (f"{prefix}_mean", f"{prefix}_std"):
         array = arrays.get(name)
-        if array is None or array.shape != (n_features,):
-            raise ModelFileError(f"{path}: {name} must have shape ({n_features},)")
+        if array is None or array.shape != (size,):
+            raise ModelFileError(f"{path}: {name} must have shape ({size},)")
         if not np.all(np.isfinite(array)):
             raise ModelFileError(f"{path}: {name} has NaN or infinite values")
         values.append(array)
     if np.any(values[1] <= 0):
-        raise ModelFileError(f"{path}: input_std must be positive")
+        raise ModelFileError(f"{path}: {prefix}_std must be positive")
     return values[0], values[1]
 
 

@@ -187,14 +187,15 @@ def run(args):
         )
 
     dataset, loss, standardizer = load_training_data(args)
+    targets = target_statistics(dataset, loss, standardizer is not None)
     dtype = np.dtype(args.dtype)
     x, y = to_training_arrays(
-        dataset.x_train, dataset.y_train, loss, dtype, standardizer, dataset
+        dataset.x_train, dataset.y_train, loss, dtype, standardizer, targets
     )
     x_test = y_test = None
     if dataset.x_test is not None and len(dataset.x_test):
         x_test, y_test = to_training_arrays(
-            dataset.x_test, dataset.y_test, loss, dtype, standardizer, dataset
+            dataset.x_test, dataset.y_test, loss, dtype, standardizer, targets
         )
     sizes = [x.shape[0], *args.hidden, output_size(dataset, loss)]
 
@@ -245,6 +246,8 @@ def run(args):
         classes=dataset.classes,
         input_mean=None if standardizer is None else standardizer.mean,
         input_std=None if standardizer is None else standardizer.std,
+        target_mean=None if targets is None else targets[0],
+        target_std=None if targets is None else targets[1],
         metadata={"data": dataset.name, "seed": args.seed},
     )
     metrics = _metrics(history, args, sizes, loss, dataset)
@@ -282,7 +285,22 @@ def load_training_data(args):
     return dataset, get_loss(loss_name), standardizer
 
 
-def to_training_arrays(rows, y, loss, dtype, standardizer, dataset):
+def target_statistics(dataset, loss, standardize):
+    """(mean, std) of regression targets over the training split, or None.
+
+    Least-squares targets are standardized along with the inputs, so that
+    one learning rate suits data sets whose targets are in the hundreds
+    (diabetes) as well as those near 1; predictions are mapped back.
+    """
+    if loss.name != "least-squares" or not standardize:
+        return None
+    y = np.asarray(dataset.y_train, dtype=np.float64)
+    y = y[:, None] if y.ndim == 1 else y
+    std = y.std(axis=0)
+    return y.mean(axis=0), np.where(std > 0, std, 1.0)
+
+
+def to_training_arrays(rows, y, loss, dtype, standardizer, targets=None):
     """Rows and targets from a file → the core's column arrays."""
     from ..data import to_columns
 
@@ -291,10 +309,12 @@ def to_training_arrays(rows, y, loss, dtype, standardizer, dataset):
     x = to_columns(rows, dtype)
     if loss.name == "cross-entropy":
         return x, np.ascontiguousarray(y, dtype=np.int64)
-    targets = np.asarray(y, dtype=dtype)
-    if targets.ndim == 1:
-        targets = targets[:, None]
-    return x, np.ascontiguousarray(targets.T)
+    values = np.asarray(y, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    if targets is not None:
+        values = (values - targets[0]) / targets[1]
+    return x, np.ascontiguousarray(values.T.astype(dtype))
 
 
 def output_size(dataset, loss):

@@ -7,6 +7,7 @@ never prints: a caller who wants progress passes a callback.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,23 @@ class EpochRecord:
     extra: dict = field(default_factory=dict)
 
 
+def _silence_overflow_warnings(function):
+    """Run ``function`` with NumPy's overflow warnings off.
+
+    A diverging run overflows; the loop detects that itself and raises a
+    DivergenceError naming the epoch, step and layer, so NumPy's warnings
+    would only repeat it less precisely.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+@_silence_overflow_warnings
 def train(
     network,
     x,
