@@ -237,3 +237,18 @@ def test_impossible_test_fraction(fraction):
 def test_unknown_task(tmp_path):
     with pytest.raises(ValueError, match="task must be one of"):
         load_dataset("iris", task="ranking")
+
+
+def test_label_column_for_a_builtin_or_npz_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="iris: a label column or task applies"):
+        load_dataset("iris", label_columns=0)
+    path = tmp_path / "data.npz"
+    np.savez(path, x=np.zeros((4, 1)), y=np.arange(4))
+    with pytest.raises(DataError, match="applies to CSV files only"):
+        load_dataset(path, label_columns=0)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5])
+def test_impossible_seed(seed):
+    with pytest.raises((TypeError, ValueError), match="seed must be"):
+        load_dataset("iris", seed=seed)

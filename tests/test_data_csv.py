@@ -287,3 +287,8 @@ def test_label_columns_in_the_middle(tmp_path):
     assert data.classes == ["a", "b"]
     bad = write(tmp_path, "1,a,2,3\n4,b,x,6\n", name="bad.csv")
     assert load_error(bad, label_columns=1).startswith(f"{bad}, line 2, column 3:")
+
+
+def test_label_column_given_twice(tmp_path):
+    path = write(tmp_path, "1,2,3\n4,5,6\n")
+    assert "name a column twice" in load_error(path, label_columns=[2, -1])

@@ -107,7 +107,7 @@ def _label_indices(label_columns, first_row, source, first_line) -> list[int]:
     else:
         wanted = [label_columns]
     if not wanted:
-        raise ValueError("label_columns is empty; give at least one column")
+        raise DataError(f"{source}: no label column given; give at least one")
     header = [cell.strip() for cell in first_row]
     indices = []
     for column in wanted:
@@ -139,7 +139,10 @@ def _label_indices(label_columns, first_row, source, first_line) -> list[int]:
                 f"of them; got {column!r}"
             )
     if len(set(indices)) != len(indices):
-        raise ValueError(f"label_columns names a column twice: {label_columns!r}")
+        raise DataError(
+            f"{source}: the label columns {label_columns!r} name a column "
+            "twice; give each label column once"
+        )
     if len(indices) >= n_columns:
         raise DataError(
             f"{source}: all {n_columns} columns are labels; expected at least "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .builtin import BUILTIN_NAMES, MNIST1D, load_mnist1d, load_sklearn_set
 from .dataset import TASKS, Dataset, check_test_fraction
 from .errors import DataError
@@ -54,15 +56,18 @@ def load_dataset(
     Raises
     ------
     DataError
-        An unknown name, a missing file, a file of unknown type, or bad
-        contents (see ``chainrule.data.files``).
+        An unknown name, a missing file, a file of unknown type, bad
+        contents (see ``chainrule.data.files``), or a label column where
+        none applies (a built-in set, an NPZ file).
     ValueError, TypeError
-        An impossible argument (``test_fraction`` outside [0, 1), an
-        unknown ``task``).
+        An impossible argument: ``test_fraction`` outside [0, 1), an
+        unknown ``task``, a seed that is not an int in [0, 2**32).
     """
     check_test_fraction(test_fraction)
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int; got {seed!r}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32); got {seed}")
     if task is not None and task not in TASKS:
         raise ValueError(
             f"task must be one of {', '.join(TASKS)} or None (infer it); got {task!r}"
@@ -70,9 +75,9 @@ def load_dataset(
 
     if isinstance(spec, str) and spec in BUILTIN_NAMES:
         if label_columns is not None or task is not None:
-            raise ValueError(
-                f"label_columns and task apply to data files only, not to the "
-                f"built-in data set {spec!r}"
+            raise DataError(
+                f"{spec}: a label column or task applies to data files only, "
+                "not to a built-in data set"
             )
         if spec == MNIST1D:
             return load_mnist1d(cache_dir)
@@ -98,9 +103,9 @@ def load_dataset(
         )
     if loader is load_npz:
         if label_columns is not None:
-            raise ValueError(
-                "label_columns applies to CSV files; an NPZ file gives its "
-                "labels as the array 'y'"
+            raise DataError(
+                f"{source}: a label column applies to CSV files only; an NPZ "
+                "file gives its labels as the array 'y'"
             )
         return load_npz(path, task=task, test_fraction=test_fraction, seed=seed)
     return load_csv(
