@@ -292,3 +292,10 @@ def test_label_columns_in_the_middle(tmp_path):
 def test_label_column_given_twice(tmp_path):
     path = write(tmp_path, "1,2,3\n4,5,6\n")
     assert "name a column twice" in load_error(path, label_columns=[2, -1])
+
+
+def test_huge_integer_labels_stay_exact(tmp_path):
+    path = write(tmp_path, "1,12345678901234567891\n2,12345678901234567890\n")
+    data = load_dataset(path, test_fraction=0)
+    assert data.classes == ["12345678901234567890", "12345678901234567891"]
+    np.testing.assert_array_equal(data.y_train, [1, 0])

@@ -17,7 +17,7 @@ from .errors import DataError
 TASKS = ("classification", "regression", "multilabel")
 
 
-@dataclass
+@dataclass(eq=False)
 class Dataset:
     """Training and test arrays, one row per example.
 

@@ -147,7 +147,9 @@ def encode_labels(
                 f"got {n_columns}; for several 0/1 columns use "
                 "task='multilabel'"
             )
-        if all_numbers:
+        # Integers beyond 2**53 lose digits as floats: keep them as text.
+        exact = all_numbers and bool(np.all(np.abs(numbers) < 2**53))
+        if exact:
             values = numbers[:, 0]
             if is_integer:
                 values = values.astype(np.int64)
