@@ -237,22 +237,7 @@ class DataParallelStep:
             or (D_o, B).
         """
         started = time.perf_counter()
-        n_global = x.shape[1]
-        start, stop = split(n_global, self.size, self.rank)
-        n_local = stop - start
-
-        # This rank's share: the mean loss ℓ_r over its n_r columns and
-        # its gradient, weighted by n_r / B so the ranks' shares add up
-        # to the global batch's mean.
-        if n_local == 0:
-            self.gradient[...] = 0
-            value = 0.0
-        else:
-            value = self.local(x[:, start:stop], y[..., start:stop])
-            if n_local != n_global:
-                weight = n_local / n_global
-                self.gradient *= self.gradient.dtype.type(weight)
-                value *= weight
+        value = self.local_share(x, y)
         self.n_calls += 1
         if self.size == 1:
             self.compute_seconds += time.perf_counter() - started
@@ -270,6 +255,27 @@ class DataParallelStep:
         request.Wait()
         self.allreduce_seconds += time.perf_counter() - reduced
         return float(self._loss_buffer[0])
+
+    def local_share(self, x, y):
+        """Compute this rank's weighted share alone, without communicating.
+
+        Fills ``gradient`` with (n_r / B) ∂ℓ_r/∂θ and returns (n_r / B) ℓ_r,
+        where ℓ_r is the mean loss over this rank's n_r columns of the
+        global batch of B; zero for an empty share. Summed over the ranks,
+        these are the global batch's gradient and mean loss.
+        """
+        n_global = x.shape[1]
+        start, stop = split(n_global, self.size, self.rank)
+        n_local = stop - start
+        if n_local == 0:
+            self.gradient[...] = 0
+            return 0.0
+        value = self.local(x[:, start:stop], y[..., start:stop])
+        if n_local != n_global:
+            weight = n_local / n_global
+            self.gradient *= self.gradient.dtype.type(weight)
+            value *= weight
+        return value
 
 
 def broadcast_parameters(network, comm=None, root=0):
@@ -329,6 +335,33 @@ def abort_on_failure(status, message=None, stream=None):
     )
     where.comm.Abort(int(status) if isinstance(status, int) else 1)
     return status
+
+
+def call_or_abort(function, *args, **kwargs):
+    """Call ``function``; if it fails on any rank, end the whole job.
+
+    Wrap a program's main function in it. A rank that raises, calls
+    ``sys.exit`` with a non-zero status, or returns a non-zero status
+    reports its rank and reason and calls ``MPI_Abort``; without this, the
+    other ranks would wait forever in the next all-reduce, and a plain
+    ``sys.exit`` would wait forever in ``MPI_Finalize``. With one process
+    it is a plain call.
+
+    Returns
+    -------
+    What ``function`` returns.
+    """
+    try:
+        status = function(*args, **kwargs)
+    except SystemExit as stop:
+        abort_on_failure(stop.code, "it called sys.exit")
+        raise
+    except BaseException as error:
+        if world().size > 1:
+            traceback.print_exc(file=sys.stderr)
+        abort_on_failure(1, f"{type(error).__name__}: {error}")
+        raise
+    return abort_on_failure(status)
 
 
 def install_excepthook():
