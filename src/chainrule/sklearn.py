@@ -12,7 +12,7 @@ The constructor parameters mirror the options of ``chainrule train``:
 | parameter | ``chainrule train`` | default |
 | --- | --- | --- |
 | ``hidden_layer_sizes`` | ``--hidden`` | (100, 100, 100) |
-| ``learning_rate`` | ``--lr`` | 0.05 |
+| ``learning_rate`` | ``--lr`` | 0.05 (regressor: 0.01) |
 | ``momentum`` | ``--momentum`` | 0.9 |
 | ``dampened`` | ``--dampened`` | False |
 | ``learning_rate_step`` | ``--lr-step`` | 10 |
@@ -22,6 +22,8 @@ The constructor parameters mirror the options of ``chainrule train``:
 | ``dtype`` | ``--dtype`` | "float32" |
 | ``relu_derivative_at_zero`` | ``--relu-at-zero`` | 1.0 |
 | ``random_state`` | ``--seed`` | None |
+| ``weight_decay``, ``weight_variance`` | (none) | 0.0, "he" |
+| ``standardize_targets`` (regressor) | (none) | True |
 
 Standardization is left to the pipeline (``StandardScaler``), as
 scikit-learn expects.
@@ -302,6 +304,11 @@ class ChainRuleRegressor(RegressorMixin, _ChainRuleEstimator):
 
     Parameters
     ----------
+    learning_rate : float, default 0.01
+        Smaller than the classifier's 0.05: the least-squares gradient
+        2 (f − y) is unbounded, where cross-entropy's is at most 1 per
+        output, and 0.05 with momentum 0.9 diverges on data as plain as
+        scikit-learn's diabetes set with standardized targets.
     standardize_targets : bool, default True
         Train on targets standardized with the training targets' mean and
         standard deviation, and map predictions back. Targets far from
@@ -332,7 +339,7 @@ class ChainRuleRegressor(RegressorMixin, _ChainRuleEstimator):
         self,
         hidden_layer_sizes=(100, 100, 100),
         *,
-        learning_rate=0.05,
+        learning_rate=0.01,
         momentum=0.9,
         dampened=False,
         learning_rate_step=10,
