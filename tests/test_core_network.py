@@ -135,3 +135,15 @@ def test_astype_and_copy_are_independent():
     twin = network.copy()
     twin.parameters[:] = 0
     assert np.any(network.parameters)
+
+
+def test_uniform_initialization_has_the_same_variance():
+    network = Network.initialize(
+        [500, 400, 3], 3, dtype=np.float64, distribution="uniform"
+    )
+    bound = np.sqrt(3 * 2.0 / 500)
+    assert np.max(np.abs(network.omega[0])) <= bound
+    # 200 000 draws: within 5 % of He's 2 / D_0.
+    assert float(np.var(network.omega[0])) == pytest.approx(2 / 500, rel=0.05)
+    with pytest.raises(ValueError, match="'normal' or 'uniform'"):
+        Network.initialize([3, 2], 0, distribution="cauchy")

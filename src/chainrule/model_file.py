@@ -152,6 +152,9 @@ class Model:
             if self.classes is not None and self.n_outputs == 1:
                 return self._labels(ids[:, 0])
             return ids
+        if self.classes is not None:
+            # Least squares on classes regresses onto one-hot targets.
+            return self._labels(output.argmax(axis=1))
         return output
 
     def _labels(self, ids):

@@ -139,6 +139,7 @@ class Network:
         dtype=np.float32,
         weight_variance="he",
         relu_derivative_at_zero=1.0,
+        distribution="normal",
     ):
         """Make a network with random weights and zero biases.
 
@@ -155,6 +156,11 @@ class Network:
             (section 7.5); "lecun" is 1 / D_k; "glorot" is
             2 / (D_k + D_{k+1}); a float is used as given for every layer.
         relu_derivative_at_zero : float in [0, 1], default 1.0
+        distribution : "normal" or "uniform", default "normal"
+            The weights are drawn from N(0, σ²_Ω), or uniformly from
+            [−√(3σ²_Ω), √(3σ²_Ω)], which has the same variance. He uniform
+            is what PyTorch's ``kaiming_uniform_`` draws, as the book's
+            MNIST-1D notebook uses.
 
         Returns
         -------
@@ -162,6 +168,10 @@ class Network:
         """
         sizes = _check_sizes(sizes)
         rng = _as_generator(rng)
+        if distribution not in ("normal", "uniform"):
+            raise ValueError(
+                f"distribution must be 'normal' or 'uniform', got {distribution!r}"
+            )
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"dtype must be a float type, got {dtype}")
@@ -169,7 +179,12 @@ class Network:
         for k in range(len(sizes) - 1):
             fan_in, fan_out = sizes[k], sizes[k + 1]
             variance = _weight_variance(weight_variance, fan_in, fan_out)
-            draw = rng.normal(0.0, math.sqrt(variance), (fan_out, fan_in))
+            shape = (fan_out, fan_in)
+            if distribution == "normal":
+                draw = rng.normal(0.0, math.sqrt(variance), shape)
+            else:
+                bound = math.sqrt(3.0 * variance)
+                draw = rng.uniform(-bound, bound, shape)
             omega.append(draw.astype(dtype))
             beta.append(np.zeros((fan_out, 1), dtype=dtype))
         return cls(omega, beta, relu_derivative_at_zero)

@@ -63,6 +63,12 @@ def add_parser(subparsers):
         "(default: the last column)",
     )
     data.add_argument(
+        "--task",
+        choices=["classification", "regression", "multilabel"],
+        help="what the labels are, when the file's values leave it open "
+        "(default: inferred; integer labels count as classes)",
+    )
+    data.add_argument(
         "--test-fraction",
         type=float,
         default=0.2,
@@ -107,6 +113,14 @@ def add_parser(subparsers):
         metavar="D",
         help="derivative of ReLU at exactly 0: 1 as in the book (default), "
         "0 as in PyTorch; any value in [0, 1]",
+    )
+    model.add_argument(
+        "--init",
+        choices=["uniform", "normal"],
+        default="uniform",
+        help="He initialization (variance 2/D_k) drawn uniformly, as "
+        "PyTorch's kaiming_uniform_ in the book's notebook (default), or "
+        "from a normal distribution",
     )
     model.add_argument(
         "--dtype",
@@ -189,19 +203,36 @@ def run(args):
     dataset, loss, standardizer = load_training_data(args)
     targets = target_statistics(dataset, loss, standardizer is not None)
     dtype = np.dtype(args.dtype)
+    n_classes = len(dataset.classes) if _one_hot_targets(dataset, loss) else None
     x, y = to_training_arrays(
-        dataset.x_train, dataset.y_train, loss, dtype, standardizer, targets
+        dataset.x_train,
+        dataset.y_train,
+        loss,
+        dtype,
+        standardizer,
+        targets,
+        n_classes,
     )
     x_test = y_test = None
     if dataset.x_test is not None and len(dataset.x_test):
         x_test, y_test = to_training_arrays(
-            dataset.x_test, dataset.y_test, loss, dtype, standardizer, targets
+            dataset.x_test,
+            dataset.y_test,
+            loss,
+            dtype,
+            standardizer,
+            targets,
+            n_classes,
         )
     sizes = [x.shape[0], *args.hidden, output_size(dataset, loss)]
 
     rng = np.random.default_rng(args.seed)
     network = Network.initialize(
-        sizes, rng, dtype=dtype, relu_derivative_at_zero=args.relu_at_zero
+        sizes,
+        rng,
+        dtype=dtype,
+        relu_derivative_at_zero=args.relu_at_zero,
+        distribution=args.init,
     )
     say = _printer(args.quiet)
     say(
@@ -273,6 +304,7 @@ def load_training_data(args):
             test_fraction=args.test_fraction,
             seed=args.seed,
             label_columns=_label_columns(args.label_column),
+            task=args.task,
         )
         loss_name = args.loss or LOSS_FOR_TASK[dataset.task]
         check_labels_for_loss(dataset, loss_name)
@@ -294,14 +326,22 @@ def target_statistics(dataset, loss, standardize):
     """
     if loss.name != "least-squares" or not standardize:
         return None
+    if _one_hot_targets(dataset, loss):
+        return None
     y = np.asarray(dataset.y_train, dtype=np.float64)
     y = y[:, None] if y.ndim == 1 else y
     std = y.std(axis=0)
     return y.mean(axis=0), np.where(std > 0, std, 1.0)
 
 
-def to_training_arrays(rows, y, loss, dtype, standardizer, targets=None):
-    """Rows and targets from a file → the core's column arrays."""
+def to_training_arrays(
+    rows, y, loss, dtype, standardizer, targets=None, n_classes=None
+):
+    """Rows and targets from a file → the core's column arrays.
+
+    With ``n_classes``, class ids become one-hot columns (least squares on
+    classes).
+    """
     from ..data import to_columns
 
     if standardizer is not None:
@@ -310,6 +350,8 @@ def to_training_arrays(rows, y, loss, dtype, standardizer, targets=None):
     if loss.name == "cross-entropy":
         return x, np.ascontiguousarray(y, dtype=np.int64)
     values = np.asarray(y, dtype=np.float64)
+    if n_classes is not None:
+        values = np.eye(n_classes)[np.asarray(y, dtype=np.int64)]
     if values.ndim == 1:
         values = values[:, None]
     if targets is not None:
@@ -318,11 +360,18 @@ def to_training_arrays(rows, y, loss, dtype, standardizer, targets=None):
 
 
 def output_size(dataset, loss):
-    """D_o: classes for cross-entropy, target columns otherwise."""
-    if loss.name == "cross-entropy":
+    """D_o: one output per class for cross-entropy (and for least squares
+    on classes, regressed onto one-hot targets), target columns otherwise.
+    """
+    if _one_hot_targets(dataset, loss) or loss.name == "cross-entropy":
         return len(dataset.classes)
     y = np.asarray(dataset.y_train)
     return 1 if y.ndim == 1 else y.shape[1]
+
+
+def _one_hot_targets(dataset, loss):
+    """Least squares on class labels regresses onto one-hot vectors."""
+    return loss.name == "least-squares" and dataset.task == "classification"
 
 
 def write_outputs(out, model, metrics, history):
@@ -416,6 +465,7 @@ def _metrics(history, args, sizes, loss, dataset):
         "batch_size": args.batch_size,
         "epochs": args.epochs,
         "dtype": args.dtype,
+        "init": args.init,
         "relu_derivative_at_zero": args.relu_at_zero,
         "standardize": args.standardize,
         "test_fraction": args.test_fraction,
