@@ -1,0 +1,150 @@
+"""``chainrule gradcheck`` and ``chainrule compare`` from the command line."""
+
+import json
+
+import numpy as np
+import pytest
+
+import chainrule.cli as cli
+from chainrule import Network
+from chainrule.verification import RELATIVE_ERROR_DEFINITION
+
+
+@pytest.fixture(autouse=True)
+def only_these_subcommands(monkeypatch):
+    """Build the parser from this module's subcommands alone."""
+    monkeypatch.setattr(cli, "SUBCOMMANDS", ["gradcheck", "compare"])
+
+
+def _run(capsys, *argv):
+    status = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_a_random_network_passes_with_a_table_per_layer(capsys):
+    status, out, _ = _run(capsys, "gradcheck", "--sizes", "3,5,4,2", "--seed", "1")
+
+    assert status == 0
+    assert RELATIVE_ERROR_DEFINITION in out
+    assert "a'(0) = 1" in out
+    for symbol in ("Ω_0", "β_0", "Ω_1", "β_1", "Ω_2", "β_2"):
+        assert f"\n{symbol} " in out
+    assert "PASS: all 6 parameter arrays" in out
+
+
+@pytest.mark.parametrize(
+    "loss", ["least-squares", "binary-cross-entropy", "cross-entropy"]
+)
+@pytest.mark.parametrize("mode", ["full", "sample", "direction"])
+def test_json_output_for_each_loss_and_mode(capsys, loss, mode):
+    status, out, _ = _run(
+        capsys, "gradcheck", "--loss", loss, "--mode", mode, "--samples", "3", "--json"
+    )
+    data = json.loads(out)
+
+    assert status == 0
+    assert data["result"]["passed"] is True
+    assert data["result"]["mode"] == mode
+    assert data["result"]["loss_name"] == loss
+    assert data["problem"]["sizes"] == [4, 8, 8, 3]
+    assert len(data["result"]["rows"]) == 6
+
+
+def test_float32_is_checked_in_float64_and_says_so(capsys):
+    status, out, _ = _run(capsys, "gradcheck", "--dtype", "float32")
+
+    assert status == 0
+    assert "checked in float64 (network dtype float32)" in out
+    assert "note: the float32 network was checked on a float64 NumPy copy" in out
+
+
+def test_the_sweep_prints_one_row_per_step(capsys):
+    status, out, _ = _run(
+        capsys, "gradcheck", "--sizes", "3,2", "--loss", "cross-entropy", "--sweep"
+    )
+
+    assert status == 0
+    sweep = out.split("step sweep")[1]
+    for exponent in range(1, 11):
+        assert f"\n1e-{exponent:02d} " in sweep
+
+
+def test_an_impossible_tolerance_fails_with_exit_status_1(capsys):
+    """rtol and atol far below rounding error: the check must fail."""
+    status, out, _ = _run(capsys, "gradcheck", "--rtol", "1e-15", "--atol", "1e-20")
+
+    assert status == 1
+    assert "FAIL: Ω_0 (layer 0)" in out
+    assert "failing layers: 0, 1, 2" in out
+
+
+def test_bad_sizes_are_a_usage_error(capsys):
+    status, _, err = _run(capsys, "gradcheck", "--sizes", "4,x,3")
+    assert status == 2
+    assert "--sizes" in err
+
+
+def test_model_without_data_is_a_usage_error(capsys, tmp_path):
+    status, _, err = _run(capsys, "gradcheck", "--model", str(tmp_path / "m.npz"))
+    assert status == 2
+    assert "--model needs --data" in err
+
+
+def test_a_saved_model_is_checked_on_a_data_file(capsys, tmp_path):
+    model_file = pytest.importorskip("chainrule.model_file")
+    rng = np.random.default_rng(0)
+    network = Network.initialize([3, 6, 3], rng, dtype=np.float32)
+    model = model_file.Model(
+        network=network,
+        loss="cross-entropy",
+        task="classification",
+        classes=["ant", "bee", "cat"],
+        input_mean=np.array([1.0, 2.0, 3.0]),
+        input_std=np.array([2.0, 1.0, 0.5]),
+    )
+    model_path = tmp_path / "model.npz"
+    model_file.save(model_path, model)
+    # Class labels in another order than the model's: they are matched by
+    # name, not by position.
+    data_path = tmp_path / "data.csv"
+    lines = ["a,b,c,animal"]
+    for i in range(20):
+        x = rng.normal(size=3)
+        lines.append(f"{x[0]},{x[1]},{x[2]},{['cat', 'bee', 'ant'][i % 3]}")
+    data_path.write_text("\n".join(lines) + "\n")
+
+    status, out, err = _run(
+        capsys,
+        "gradcheck",
+        "--model",
+        str(model_path),
+        "--data",
+        str(data_path),
+        "--examples",
+        "10",
+        "--json",
+    )
+
+    assert status == 0, err
+    data = json.loads(out)
+    assert data["result"]["passed"] is True
+    assert data["result"]["original_dtype"] == "float32"
+    assert data["result"]["loss_name"] == "cross-entropy"
+    assert data["problem"]["examples"] == 10
+
+
+def test_a_missing_model_file_is_one_line(capsys, tmp_path):
+    pytest.importorskip("chainrule.model_file")
+    data_path = tmp_path / "data.csv"
+    data_path.write_text("a,label\n1.0,0\n2.0,1\n")
+    status, _, err = _run(
+        capsys,
+        "gradcheck",
+        "--model",
+        str(tmp_path / "none.npz"),
+        "--data",
+        str(data_path),
+    )
+    assert status == 1
+    assert len(err.strip().splitlines()) == 1
