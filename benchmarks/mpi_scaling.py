@@ -35,6 +35,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -164,6 +165,28 @@ def can_use_private_network():
     return subprocess.run(probe, capture_output=True).returncode == 0
 
 
+def cpu_counters():
+    """(wall seconds, busy CPU seconds of the machine, CPU seconds of our jobs)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ours = children.ru_utime + children.ru_stime
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return time.perf_counter(), math.nan, ours
+    ticks = [int(field) for field in fields]
+    # user, nice, system, irq, softirq, steal; not idle (3) or iowait (4).
+    busy = sum(ticks[:3]) + sum(ticks[5:8])
+    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), ours
+
+
+def other_cores(before, after):
+    """Cores kept busy, on average during a job, by other processes."""
+    wall = after[0] - before[0]
+    busy = after[1] - before[1]
+    ours = after[2] - before[2]
+    return max(0.0, (busy - ours) / wall)
+
+
 def milliseconds(seconds):
     return f"{1000 * seconds:9.2f}"
 
@@ -171,7 +194,7 @@ def milliseconds(seconds):
 def print_table(rows, cores, threads):
     header = (
         "size  P   params    MB   compute     wait  allreduce   update"
-        "     step    alone  fastest  GB/s  speedup  note"
+        "     step    alone  fastest  GB/s  speedup  others  note"
     )
     print(header)
     baseline = {}
@@ -190,10 +213,11 @@ def print_table(rows, cores, threads):
             f"{milliseconds(row['wait'])} {milliseconds(row['allreduce'])}"
             f"{milliseconds(row['update'])}{milliseconds(step)}"
             f"{milliseconds(alone)}{milliseconds(fastest)}"
-            f"{bandwidth:6.2f} {speedup:8.2f}  {note}"
+            f"{bandwidth:6.2f} {speedup:8.2f} {row['others']:7.2f}  {note}"
         )
     print("times in ms per step (medians; the slowest rank's); GB/s is the")
-    print("gradient's size over the fastest all-reduce alone")
+    print("gradient's size over the fastest all-reduce alone; others is how")
+    print("many cores other processes kept busy, on average, during the job")
 
 
 def main():
@@ -228,7 +252,10 @@ def main():
     rows = []
     for size_name in args.sizes:
         for n_ranks in args.ranks:
-            rows.append(launch(size_name, n_ranks, args))
+            before = cpu_counters()
+            row = launch(size_name, n_ranks, args)
+            row["others"] = other_cores(before, cpu_counters())
+            rows.append(row)
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print_table(rows, cores, args.threads)
