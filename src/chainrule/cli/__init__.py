@@ -16,7 +16,7 @@ from .. import __version__
 from .errors import CommandError, UsageError
 
 # The subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS = ["train", "explain", "init-study", "gradcheck", "compare"]
+SUBCOMMANDS = ["train", "explain", "init-study", "gradcheck", "export", "compare"]
 
 
 class OneLineParser(argparse.ArgumentParser):

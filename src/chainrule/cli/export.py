@@ -1,0 +1,82 @@
+"""``chainrule export``: write a model file as an ONNX graph.
+
+The graph computes what the model file computes: the input
+standardization (when the model has it), one Gemm per layer and a Relu
+between layers, then the raw output and, for classifiers, probabilities.
+Any ONNX runtime can then serve the model without chainrule.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from ..arrays import dtype_name
+from ..interchange.onnx import DEFAULT_OPSET, INSTALL_HINT, save_onnx
+from ..model_file import ModelFileError, load
+from .errors import CommandError, UsageError
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "export",
+        help="write a model file as an ONNX graph (Gemm, Relu)",
+        description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1],
+    )
+    parser.add_argument(
+        "model", type=Path, metavar="MODEL", help="a model.npz from chainrule train"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="FILE.onnx",
+        help="where to write the ONNX graph",
+    )
+    parser.add_argument(
+        "--opset",
+        type=int,
+        default=DEFAULT_OPSET,
+        metavar="N",
+        help=f"ONNX operator set version, 13 or later (default: {DEFAULT_OPSET})",
+    )
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args):
+    if args.output.suffix.lower() != ".onnx":
+        raise UsageError(
+            f"-o {args.output}: the output must end in .onnx (the only export "
+            "format of this command)"
+        )
+    if args.opset < 13:
+        raise UsageError(f"--opset must be 13 or later, got {args.opset}")
+    if not args.output.parent.is_dir():
+        raise UsageError(
+            f"-o {args.output}: the folder {args.output.parent} does not exist"
+        )
+    if importlib.util.find_spec("onnx") is None:
+        raise CommandError(f"ONNX export needs the onnx package: {INSTALL_HINT}")
+    try:
+        model = load(args.model)
+    except ModelFileError as error:
+        raise CommandError(str(error)) from None
+
+    save_onnx(model, args.output, opset=args.opset)
+
+    outputs = "output" if model.loss == "least-squares" else "output, probabilities"
+    standardization = (
+        "with input standardization"
+        if model.input_mean is not None
+        else "without standardization"
+    )
+    sizes = "-".join(str(d) for d in model.network.sizes)
+    dtype = dtype_name(model.network.dtype)
+    print(
+        f"wrote {args.output}: {sizes} {dtype} network, {standardization}, "
+        f"opset {args.opset}; input 'input' (N, {model.n_features}), "
+        f"outputs: {outputs}"
+    )
+    return 0
