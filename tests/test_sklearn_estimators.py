@@ -206,3 +206,20 @@ def test_one_row_at_a_time_matches_the_batch(dtype):
     one_by_one = np.concatenate([model.predict(row[None, :]) for row in x])
     tolerance = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(one_by_one, batch, rtol=tolerance, atol=tolerance)
+
+
+def test_log_probabilities_stay_finite_when_confident(iris):
+    x_train, _, y_train, _ = iris
+    model = small_classifier(dtype="float64").fit(x_train, y_train)
+    # Far outside the data the logits are large and some probabilities
+    # round to 0; their logarithms must still be finite.
+    far = 1e4 * np.ones((3, 4))
+    log_probabilities = model.predict_log_proba(far)
+    assert np.all(np.isfinite(log_probabilities))
+    near = x_train[:10]
+    np.testing.assert_allclose(
+        np.exp(model.predict_log_proba(near)),
+        model.predict_proba(near),
+        rtol=1e-12,
+        atol=0,
+    )

@@ -283,8 +283,10 @@ class ChainRuleClassifier(ClassifierMixin, _ChainRuleEstimator):
         return softmax(output.T).T
 
     def predict_log_proba(self, X):
-        """The logarithm of ``predict_proba``."""
-        return np.log(self.predict_proba(X))
+        """log softmax(f_K), finite even where a probability rounds to 0."""
+        output = self._output(X).astype(np.float64)
+        shifted = output - output.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
     def predict(self, X):
         """The most probable class label of each row of X."""
