@@ -1,6 +1,19 @@
 """Training: optimizers, learning-rate schedules and the minibatch loop."""
 
-from .loop import DivergenceError, EpochRecord, Progress, train
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .loop import (
+    DivergenceError,
+    EpochRecord,
+    Progress,
+    TrainingInterruptedError,
+    TrainingState,
+    train,
+)
 from .optimizers import SGD, Adam, optimizer_from_config
 from .schedules import (
     ConstantSchedule,
@@ -9,6 +22,7 @@ from .schedules import (
     StepSchedule,
     schedule_from_config,
 )
+from .validation import EarlyStopping, validation_split
 
 __all__ = [
     "SGD",
@@ -23,4 +37,12 @@ __all__ = [
     "optimizer_from_config",
     "schedule_from_config",
     "train",
+    "Checkpoint",
+    "CheckpointError",
+    "EarlyStopping",
+    "TrainingInterruptedError",
+    "TrainingState",
+    "load_checkpoint",
+    "save_checkpoint",
+    "validation_split",
 ]

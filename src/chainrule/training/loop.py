@@ -3,6 +3,13 @@
 ``train`` runs epochs of shuffled minibatches through a ``TrainingStep``
 and an optimizer, evaluates after each epoch, and returns the history. It
 never prints: a caller who wants progress passes a callback.
+
+Everything that decides the rest of a run lives in the parameters, the
+optimizer's state and a ``TrainingState`` (the epoch and step reached,
+the loss summed so far in the epoch, the random generator's state before
+the epoch's shuffle, the history and early stopping's record). A run
+started again from those continues exactly as if it had never stopped:
+the same shuffles, the same batches, bit-identical parameters.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from ..arrays import namespace_of, to_numpy
 from .optimizers import SGD
 from .schedules import ConstantSchedule
 from .step import TrainingStep
+from .validation import EarlyStopping
 
 
 class DivergenceError(RuntimeError):
@@ -26,6 +34,55 @@ class DivergenceError(RuntimeError):
     def __init__(self, message, epoch, step, layer):
         super().__init__(message)
         self.epoch, self.step, self.layer = epoch, step, layer
+
+
+class TrainingInterruptedError(Exception):
+    """Training stopped at a step boundary because a stop was requested.
+
+    ``state`` is where it stopped; passing it back to ``train`` as
+    ``resume`` (with the same parameters and optimizer state) continues
+    the run exactly.
+    """
+
+    def __init__(self, state):
+        super().__init__(
+            f"training stopped at epoch {state.epoch + 1}, after step {state.step}"
+        )
+        self.state = state
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands, beyond its parameters and optimizer state.
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch in progress, counting from 0 (at an epoch boundary, the
+        next epoch to run: the number of finished epochs).
+    step : int
+        Steps of that epoch already taken; 0 at an epoch boundary.
+    running_total : float
+        Σ of batch loss × batch size over those steps.
+    rng_state : dict
+        ``rng.bit_generator.state`` before the epoch's shuffle: restoring
+        it reproduces the epoch's order of examples.
+    history : list of EpochRecord
+        The finished epochs.
+    early_stopping : EarlyStopping or None
+        Its record of the best epoch so far.
+    """
+
+    epoch: int
+    step: int
+    running_total: float
+    rng_state: dict
+    history: list
+    early_stopping: object = None
+
+    @property
+    def at_epoch_boundary(self):
+        return self.step == 0
 
 
 @dataclass
@@ -58,6 +115,8 @@ class EpochRecord:
     test_accuracy: float | None
     seconds: float
     extra: dict = field(default_factory=dict)
+    validation_loss: float | None = None
+    validation_accuracy: float | None = None
 
 
 def _silence_overflow_warnings(function):
@@ -94,6 +153,12 @@ def train(
     callback=None,
     monitor=None,
     step=None,
+    x_validation=None,
+    y_validation=None,
+    early_stopping=None,
+    resume=None,
+    on_epoch_end=None,
+    stop_requested=None,
 ):
     """Train ``network`` in place by minibatch gradient descent.
 
@@ -131,16 +196,39 @@ def train(
         Computes (loss, ``step.gradient``) for a batch; default
         ``TrainingStep(network, loss)``. Data-parallel training passes a
         step that all-reduces the gradient across processes.
+    x_validation, y_validation : arrays, optional
+        A validation set, evaluated after every epoch into the record's
+        ``validation_loss`` and ``validation_accuracy``.
+    early_stopping : EarlyStopping or int, optional
+        Stop when the validation loss has not improved for this many
+        epochs, then restore the best epoch's parameters (an int is the
+        patience). Needs the validation set.
+    resume : TrainingState, optional
+        Continue a run from this state. The network's parameters and the
+        optimizer's state must be those saved with it; ``epochs`` is the
+        run's total, counting the epochs already done.
+    on_epoch_end : callable(TrainingState), optional
+        Called after each finished epoch (after ``callback``) with the
+        state at the epoch boundary, e.g. to write a checkpoint.
+    stop_requested : callable() → bool, optional
+        Checked after every step; when it returns True, training stops at
+        that step boundary and raises ``TrainingInterruptedError``.
 
     Returns
     -------
     list of EpochRecord
+        Every finished epoch, including those before ``resume``. When
+        early stopping ends the run, the network holds the best epoch's
+        parameters, not the last epoch's.
 
     Raises
     ------
     DivergenceError
         When the loss or a parameter stops being finite; the message names
         the epoch, step and first layer affected.
+    TrainingInterruptedError
+        When ``stop_requested`` asked to stop; it carries the state to
+        resume from.
     """
     rng = _as_generator(rng)
     _check_positive_int("epochs", epochs)
@@ -150,6 +238,16 @@ def train(
     xp = network.xp
     n_examples = x.shape[1]
     _check_targets(x, y, loss, network)
+    has_validation = x_validation is not None
+    if has_validation:
+        _check_targets(x_validation, y_validation, loss, network, "validation")
+    if isinstance(early_stopping, int) and not isinstance(early_stopping, bool):
+        early_stopping = EarlyStopping(early_stopping)
+    if early_stopping is not None and not has_validation:
+        raise ValueError(
+            "early stopping watches the validation loss: give x_validation "
+            "and y_validation (a share of the training data or a separate set)"
+        )
 
     # Shuffle in the rows layout: a batch is then a contiguous block of
     # rows, and its transpose is the (D_i, B) column batch BLAS reads.
@@ -163,16 +261,23 @@ def train(
     step = step or TrainingStep(network, loss)
     n_steps = math.ceil(n_examples / batch_size)
     history = []
-    for epoch in range(epochs):
+    first_epoch, first_step, first_total = 0, 0, 0.0
+    if resume is not None:
+        first_epoch, first_step, first_total, history = _resume(
+            resume, rng, n_steps, epochs, early_stopping
+        )
+    for epoch in range(first_epoch, epochs):
         started = time.perf_counter()
         learning_rate_now = schedule(epoch)
+        epoch_rng_state = rng.bit_generator.state
         order = rng.permutation(n_examples)
         _take(rows, order, 0, shuffled_rows, xp)
         _take(y, order, y_axis, shuffled_y, xp)
-        total = 0.0
+        total = first_total if epoch == first_epoch else 0.0
+        start_step = first_step if epoch == first_epoch else 0
         if monitor is not None:
             monitor.start_epoch(epoch)
-        for index in range(n_steps):
+        for index in range(start_step, n_steps):
             start = index * batch_size
             stop = min(start + batch_size, n_examples)
             batch_x = shuffled_rows[start:stop, ...].T
@@ -200,6 +305,18 @@ def train(
                         total / stop,
                     )
                 )
+            if stop_requested is not None and index + 1 < n_steps:
+                if stop_requested():
+                    raise TrainingInterruptedError(
+                        TrainingState(
+                            epoch,
+                            index + 1,
+                            total,
+                            epoch_rng_state,
+                            history,
+                            early_stopping,
+                        )
+                    )
         if not bool(xp.all(xp.isfinite(network.parameters))):
             raise _divergence(network, step, epoch, n_steps - 1, "parameter")
         record = EpochRecord(
@@ -217,8 +334,17 @@ def train(
             record.test_loss, record.test_accuracy = evaluate(
                 network, x_test, y_test, loss
             )
+        if has_validation:
+            record.validation_loss, record.validation_accuracy = evaluate(
+                network, x_validation, y_validation, loss
+            )
         if monitor is not None:
             record.extra.update(monitor.end_epoch(epoch))
+        stopping = False
+        if early_stopping is not None:
+            stopping = early_stopping.update(
+                epoch + 1, record.validation_loss, network.parameters
+            )
         record.seconds = time.perf_counter() - started
         history.append(record)
         if callback is not None:
@@ -233,6 +359,18 @@ def train(
                     record,
                 )
             )
+        boundary = TrainingState(
+            epoch + 1, 0, 0.0, rng.bit_generator.state, history, early_stopping
+        )
+        if on_epoch_end is not None:
+            on_epoch_end(boundary)
+        if stopping:
+            break
+        if stop_requested is not None and epoch + 1 < epochs:
+            if stop_requested():
+                raise TrainingInterruptedError(boundary)
+    if early_stopping is not None:
+        early_stopping.restore(network.parameters)
     return history
 
 
@@ -262,6 +400,35 @@ def evaluate(network, x, y, loss, chunk=4096):
     return total / n_examples, accuracy
 
 
+def _resume(state, rng, n_steps, epochs, early_stopping):
+    """Check a TrainingState against this run and restore the generator."""
+    if not 0 <= state.step < n_steps:
+        raise ValueError(
+            f"cannot resume at step {state.step} of an epoch that has "
+            f"{n_steps} steps; was the batch size or the data changed?"
+        )
+    if state.epoch > epochs or (state.epoch == epochs and state.step == 0):
+        raise ValueError(
+            f"the run has already finished {state.epoch} epoch(s); ask for "
+            f"more than {state.epoch} epochs to continue it"
+        )
+    if len(state.history) != state.epoch:
+        raise ValueError(
+            f"the state is at epoch {state.epoch} but holds "
+            f"{len(state.history)} epoch record(s)"
+        )
+    if early_stopping is not None and state.early_stopping is not None:
+        scalars, best = state.early_stopping.state()
+        early_stopping.load_state(scalars, best)
+        if early_stopping.should_stop:
+            raise ValueError(
+                "the run already stopped early (no improvement for "
+                f"{early_stopping.patience} epochs); nothing to continue"
+            )
+    rng.bit_generator.state = state.rng_state
+    return state.epoch, state.step, state.running_total, list(state.history)
+
+
 def _divergence(network, step, epoch, index, what):
     xp = network.xp
     layer = None
@@ -284,29 +451,30 @@ def _divergence(network, step, epoch, index, what):
     return DivergenceError(message, epoch + 1, index + 1, layer)
 
 
-def _check_targets(x, y, loss, network):
+def _check_targets(x, y, loss, network, part="training"):
     n_examples = x.shape[1]
     if n_examples == 0:
-        raise ValueError("the training set is empty")
+        raise ValueError(f"the {part} set is empty")
     if loss.name == "cross-entropy":
         if tuple(y.shape) != (n_examples,):
             raise ValueError(
-                f"cross-entropy needs labels of shape (N,) = ({n_examples},),"
-                f" got {tuple(y.shape)}"
+                f"cross-entropy needs {part} labels of shape (N,) = "
+                f"({n_examples},), got {tuple(y.shape)}"
             )
         labels = to_numpy(y)
         n_classes = network.sizes[-1]
         if labels.min() < 0 or labels.max() >= n_classes:
             raise ValueError(
-                f"labels must lie in 0 … {n_classes - 1} for a network with "
-                f"{n_classes} outputs; found {labels.min()} … {labels.max()}"
+                f"{part} labels must lie in 0 … {n_classes - 1} for a network "
+                f"with {n_classes} outputs; found {labels.min()} … "
+                f"{labels.max()}"
             )
     else:
         expected = (network.sizes[-1], n_examples)
         if tuple(y.shape) != expected:
             raise ValueError(
-                f"{loss.name} needs targets of shape (D_o, N) = {expected}, "
-                f"got {tuple(y.shape)}"
+                f"{loss.name} needs {part} targets of shape (D_o, N) = "
+                f"{expected}, got {tuple(y.shape)}"
             )
 
 
