@@ -410,7 +410,7 @@ def format_result(result, label):
         for row in result.failed_rows:
             lines.append(
                 f"FAIL: {row.symbol} (layer {row.layer}): {row.n_failed} of "
-                f"{row.n_checked} {row.unit}s exceed rtol; worst "
+                f"{row.n_checked} {_plural(row.unit)} exceed rtol; worst "
                 f"{_index(row.worst_index)}: analytic "
                 f"{row.analytic_at_worst:.9e}, numeric "
                 f"{row.numeric_at_worst:.9e}, relative error "
@@ -454,6 +454,10 @@ def _sweep_entry(result):
         "n_kink_decided": result.n_kink_decided,
         "passed": result.passed,
     }
+
+
+def _plural(unit):
+    return {"entry": "entries", "direction": "directions"}[unit]
 
 
 def _index(index):
