@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .atomic import atomic_write
+from .explain.blocks import subscripts_to_unicode as sub
 from .plots import _pyplot
 
 
@@ -54,19 +55,21 @@ def plot_gradient_flow(history, path, title=""):
     n_layers = omega_norms.shape[1]
     for k in range(n_layers):
         colour = colours(k / max(n_layers - 1, 1))
-        axes[0].plot(epochs, omega_norms[:, k], color=colour, label=f"Ω_{k}")
+        axes[0].plot(epochs, omega_norms[:, k], color=colour, label=sub(f"Ω_{k}"))
     axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("‖∂ℓ/∂Ω_k‖ (mean over steps)")
+    axes[0].set_ylabel(sub("‖∂ℓ/∂Ω_k‖ (mean over steps)"))
     axes[0].set_yscale("log")
     axes[0].legend(fontsize="small", ncol=2 if n_layers > 6 else 1)
     if n_panels == 2:
         for k in range(dead.shape[1]):
             colour = colours((k + 1) / max(n_layers - 1, 1))
-            axes[1].plot(epochs, dead[:, k], color=colour, label=f"h_{k + 1}")
+            axes[1].plot(epochs, dead[:, k], color=colour, label=sub(f"h_{k + 1}"))
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel("fraction of ReLUs never active")
         axes[1].set_ylim(-0.02, 1.02)
         axes[1].legend(fontsize="small")
+    for axis in axes:
+        axis.xaxis.set_major_locator(_integer_locator())
     if title:
         figure.suptitle(title)
     figure.tight_layout()
@@ -93,15 +96,17 @@ def plot_init_study(result, path, title=""):
     for v, factor in enumerate(factors):
         colour = colours(0.5 + 0.5 * np.log2(factor) / span)
         is_he = np.isclose(factor, 1.0)
-        label = f"σ²_Ω = {factor:g} × 2/D_h" + (" (He)" if is_he else "")
+        label = sub(f"σ²_Ω = {factor:g} × 2/D_h") + (" (He)" if is_he else "")
+        if is_he:
+            colour = "black"
         style = {"color": colour, "linewidth": 2.5 if is_he else 1.5}
         axes[0].plot(hidden, _positive(result.h_std[v]), label=label, **style)
         axes[1].plot(pre, _positive(result.dl_df_std[v]), label=label, **style)
     axes[0].set_xlabel("layer k")
-    axes[0].set_ylabel("std of h_k")
+    axes[0].set_ylabel(sub("std of h_k"))
     axes[0].set_title("forward: activations")
     axes[1].set_xlabel("layer k")
-    axes[1].set_ylabel("std of ∂ℓ/∂f_k")
+    axes[1].set_ylabel(sub("std of ∂ℓ/∂f_k"))
     axes[1].set_title("backward: gradients")
     for axis in axes:
         axis.set_yscale("log")
@@ -126,6 +131,12 @@ def _flow_of(record):
     if epoch is None:
         epoch = record["epoch"] if isinstance(record, dict) else record.epoch
     return {**flow, "epoch": epoch}
+
+
+def _integer_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
 
 
 def _positive(values):

@@ -173,15 +173,21 @@ def _matrix_piece(operand, paint, decimals, max_shown):
     label = subscripts_to_unicode(operand.label)
     size = operand.shape_text
     piece_width = max(inner, len(label), len(size))
-    top = label.center(piece_width)
-    bottom = size.center(piece_width)
-    middle = [line.center(piece_width) for line in drawn]
+    middle = [_centre(line, piece_width) for line in drawn]
     return {
         "width": piece_width,
         "lines": middle,
-        "top": paint.label(top),
-        "bottom": paint.dim(bottom),
+        "top": _centre(label, piece_width, paint.label),
+        "bottom": _centre(size, piece_width, paint.dim),
     }
+
+
+def _centre(text, width, paint=None):
+    """``text`` centred in ``width`` columns, painted without its padding."""
+    left = (width - len(text)) // 2
+    right = width - len(text) - left
+    body = paint(text) if paint is not None else text
+    return " " * left + body + " " * right
 
 
 def _operator_piece(text):

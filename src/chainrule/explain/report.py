@@ -64,6 +64,12 @@ class ExplainReport:
     backward : dict
         ``dl_df``, ``dl_dh``, ``dl_domega``, ``dl_dbeta``: the lists the
         report shows (``dl_dh[0]`` is None).
+    forms : dict
+        ∂ℓ/∂f_0 computed three ways, ``left_to_right`` and
+        ``right_to_left`` with explicit Jacobian matrices and
+        ``pointwise`` as the code does it, and ``counts``: [multiplications,
+        additions] of each ("a", "b", "c").
+    finite_difference : FiniteDifferenceResult
     checks : list of Check
         Every claim the report checked, in order.
     """
@@ -77,6 +83,8 @@ class ExplainReport:
     loss_value: float
     forward: dict
     backward: dict
+    forms: dict
+    finite_difference: object
     checks: list = field(default_factory=list)
 
     @property
@@ -228,6 +236,8 @@ def build_report(
             "dl_domega": builder.dl_domega,
             "dl_dbeta": builder.dl_dbeta,
         },
+        forms=builder.forms,
+        finite_difference=builder.finite_difference,
         checks=checks,
     )
 

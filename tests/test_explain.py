@@ -1,0 +1,253 @@
+"""The explain report: its numbers are the library's, its claims hold.
+
+Tolerances: quantities the report recomputes in float64 must equal the
+library's to 1e-12 (the same operations in the same order, so in practice
+exactly); numbers read back from rendered text are compared to the
+printed precision (half a unit in the last decimal shown).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import chainrule.network
+from chainrule.cli import main
+from chainrule.explain import (
+    build_report,
+    default_example,
+    render_html,
+    render_markdown,
+    render_terminal,
+    use_colour,
+)
+from chainrule.explain.blocks import Numbers, Operand, format_number
+from chainrule.losses import get_loss
+
+ATOL = 1e-12
+LOSSES = ["least-squares", "binary-cross-entropy", "cross-entropy"]
+
+
+@pytest.fixture(scope="module")
+def report():
+    network, x, y = default_example(seed=0)
+    return build_report(network, x, y, "least-squares")
+
+
+def library_values(report):
+    network = report.network
+    loss = get_loss(report.loss_name)
+    trace = network.forward(report.x)
+    grads = network.backward(trace, loss.gradient(trace.output, report.y))
+    return trace, grads
+
+
+def test_report_numbers_equal_forward_and_backward(report):
+    trace, grads = library_values(report)
+    for k, f in enumerate(trace.f):
+        np.testing.assert_allclose(report.forward["f"][k], f, rtol=0, atol=ATOL)
+    for k, h in enumerate(trace.h):
+        np.testing.assert_allclose(report.forward["h"][k], h, rtol=0, atol=ATOL)
+    backward = report.backward
+    for k in range(len(grads.omega)):
+        np.testing.assert_allclose(backward["dl_df"][k], grads.dl_df[k], atol=ATOL)
+        np.testing.assert_allclose(backward["dl_domega"][k], grads.omega[k], atol=ATOL)
+        np.testing.assert_allclose(backward["dl_dbeta"][k], grads.beta[k], atol=ATOL)
+    assert report.passed, [c.text for c in report.checks if not c.passed]
+
+
+def test_operands_shown_are_the_library_arrays(report):
+    """Every operand labelled f_k, h_k, ∂ℓ/∂f_k, ∂ℓ/∂Ω_k holds the library's."""
+    trace, grads = library_values(report)
+    expected = {}
+    for k, f in enumerate(trace.f):
+        expected[f"f_{k}"] = f
+        expected[f"∂ℓ/∂f_{k}"] = grads.dl_df[k]
+        expected[f"∂ℓ/∂Ω_{k}"] = grads.omega[k]
+        expected[f"Ω_{k}"] = report.network.omega[k]
+        expected[f"β_{k}"] = report.network.beta[k]
+    for k, h in enumerate(trace.h):
+        expected[f"h_{k}"] = h
+        expected[f"h_{k}ᵀ"] = h.T
+    seen = set()
+    for section in report.sections:
+        for block in section.blocks:
+            if not isinstance(block, Numbers):
+                continue
+            for item in block.items:
+                if isinstance(item, Operand) and item.label in expected:
+                    np.testing.assert_allclose(
+                        item.value, expected[item.label], rtol=0, atol=ATOL
+                    )
+                    seen.add(item.label)
+    shown = {"f_0", "f_3", "h_1", "h_3", "h_0ᵀ", "∂ℓ/∂f_0", "∂ℓ/∂f_3"}
+    shown |= {"∂ℓ/∂Ω_0", "∂ℓ/∂Ω_3", "Ω_0", "β_3"}
+    assert shown <= seen, shown - seen
+
+
+def test_printed_numbers_match_the_library_to_the_decimals_shown(report):
+    decimals = 6
+    text = render_terminal(report, decimals=decimals)
+    printed = set(re.findall(r"-?\d+\.\d{6}\b", text))
+    trace, grads = library_values(report)
+    arrays = [*trace.f, *trace.h[1:], *grads.dl_df, *grads.omega, *grads.beta]
+    for array in arrays:
+        for value in np.ravel(array):
+            assert format_number(float(value), decimals) in printed, value
+    # The loss value is quoted in the loss section.
+    loss_text = format_number(report.loss_value, 4)
+    assert f"= {loss_text}" in render_terminal(report)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("at_zero", [1.0, 0.0])
+def test_every_check_holds_for_each_loss(loss, at_zero):
+    network, x, y = default_example(seed=3, loss=loss, relu_derivative_at_zero=at_zero)
+    report = build_report(network, x, y, loss)
+    assert report.checks, "the report checks nothing"
+    assert report.passed, [c.text for c in report.checks if not c.passed]
+    assert report.finite_difference.max_rel_error < 1e-5
+
+
+def test_pointwise_and_matrix_forms_agree_with_their_counts(report):
+    forms = report.forms
+    np.testing.assert_allclose(
+        forms["left_to_right"], forms["pointwise"], rtol=0, atol=ATOL
+    )
+    np.testing.assert_allclose(
+        forms["right_to_left"], forms["pointwise"], rtol=0, atol=ATOL
+    )
+    np.testing.assert_allclose(
+        forms["pointwise"], report.backward["dl_df"][0], rtol=0, atol=ATOL
+    )
+    # 3-4-4-4-2: (c) Ω_kᵀ products 4·2 + 4·4 + 4·4 = 40, indicators 3·4 = 12;
+    # (b) adds the 4×4 diagonals as matrices, 3·16 = 48, instead of 12;
+    # (a) five 4×4 by 4×4 (or 4×2) products: 4·64 + 32, then 4·2·1 = 8.
+    assert forms["counts"]["c"][0] == 52
+    assert forms["counts"]["b"][0] == 88
+    assert forms["counts"]["a"][0] == 296
+
+
+def test_a_wrong_backward_is_caught(monkeypatch):
+    """The finite-difference check fails when backprop is wrong."""
+    original = chainrule.network.Network.backward
+
+    def wrong_backward(self, trace, dl_df, input_gradient=False):
+        grads = original(self, trace, dl_df, input_gradient)
+        grads.omega[1] = grads.omega[1] * 1.01
+        return grads
+
+    monkeypatch.setattr(chainrule.network.Network, "backward", wrong_backward)
+    network, x, y = default_example(seed=0)
+    report = build_report(network, x, y, "least-squares")
+    assert not report.finite_difference.passed
+    assert not report.passed
+
+
+def test_terminal_fits_80_columns_and_colours_only_when_asked(report):
+    plain = render_terminal(report)
+    assert max(len(line) for line in plain.splitlines()) <= 80
+    assert "\033[" not in plain
+    coloured = render_terminal(report, colour=True)
+    assert "\033[" in coloured
+    stripped = re.sub(r"\033\[[0-9;]*m", "", coloured)
+    assert stripped == plain
+
+
+def test_use_colour_respects_no_color_and_non_terminals(monkeypatch):
+    class Terminal:
+        def isatty(self):
+            return True
+
+    class Pipe:
+        def isatty(self):
+            return False
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert use_colour(Terminal())
+    assert not use_colour(Pipe())
+    assert use_colour(Pipe(), "always")
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_colour(Terminal())
+    assert not use_colour(Terminal(), "never")
+
+
+def test_markdown_has_sections_and_fenced_maths(report):
+    text = render_markdown(report)
+    assert text.startswith("# ")
+    for title in ("## Forward pass", "## Backward pass 1", "## Backward pass 2"):
+        assert title in text
+    assert text.count("```text") == text.count("```") // 2
+    assert "⊙" in text
+
+
+def test_html_is_self_contained_mathml(report):
+    text = render_html(report)
+    assert text.startswith("<!DOCTYPE html>")
+    assert "<script" not in text.lower()
+    assert "http://" not in text and "https://" not in text
+    assert "@import" not in text and "url(" not in text
+    assert text.count("<math") == text.count("</math>") > 20
+    assert "<mfrac>" in text and "<mtable" in text
+
+
+def test_large_matrices_are_elided():
+    network, x, y = default_example(seed=0, sizes=(12, 30, 2))
+    report = build_report(network, x, y, "least-squares")
+    text = render_terminal(report)
+    assert "…" in text and "⋮" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert report.passed
+
+
+def test_cli_explain_default_and_files(tmp_path, capsys):
+    assert main(["explain", "--color", "never"]) == 0
+    out = capsys.readouterr().out
+    assert "Backward pass 1" in out and "\033[" not in out
+    page = tmp_path / "explain.html"
+    assert main(["explain", "--format", "html", "-o", str(page)]) == 0
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    notes = tmp_path / "explain.md"
+    assert main(["explain", "--format", "markdown", "-o", str(notes)]) == 0
+    assert "## Forward pass" in notes.read_text(encoding="utf-8")
+
+
+def test_cli_explain_a_saved_model_on_a_data_row(tmp_path, capsys):
+    from chainrule.model_file import Model, save
+    from chainrule.network import Network
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(6, 3))
+    labels = ["cat", "dog", "cat", "dog", "cat", "dog"]
+    csv = tmp_path / "pets.csv"
+    lines = ["a,b,c,label"] + [
+        ",".join(f"{v:.6f}" for v in row) + f",{label}"
+        for row, label in zip(rows, labels, strict=True)
+    ]
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    network = Network.initialize([3, 4, 4, 2], rng, dtype=np.float64)
+    model = Model(network=network, loss="cross-entropy", classes=["cat", "dog"])
+    save(tmp_path / "model.npz", model)
+
+    status = main(
+        [
+            "explain",
+            "--model",
+            str(tmp_path / "model.npz"),
+            "--data",
+            str(csv),
+            "--row",
+            "1",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "cross-entropy" in out and "line 3" in out
+    # Row 1 is a "dog": class id 1 in the model's classes.
+    assert "Target: class y = 1." in out
+
+    assert main(["explain", "--data", str(csv), "--row", "9"]) == 2
+    assert "past the end" in capsys.readouterr().err
