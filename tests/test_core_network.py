@@ -147,3 +147,16 @@ def test_uniform_initialization_has_the_same_variance():
     assert float(np.var(network.omega[0])) == pytest.approx(2 / 500, rel=0.05)
     with pytest.raises(ValueError, match="'normal' or 'uniform'"):
         Network.initialize([3, 2], 0, distribution="cauchy")
+
+
+def test_pickle_and_deepcopy_keep_views_aliasing_the_buffer():
+    import copy
+    import pickle
+
+    network = Network.initialize([3, 4, 2], 0, relu_derivative_at_zero=0.0)
+    for twin in (pickle.loads(pickle.dumps(network)), copy.deepcopy(network)):
+        np.testing.assert_array_equal(twin.parameters, network.parameters)
+        assert twin.relu_derivative_at_zero == 0.0
+        twin.parameters[0] = 42.0
+        assert twin.omega[0][0, 0] == 42.0
+        assert network.omega[0][0, 0] != 42.0

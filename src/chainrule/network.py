@@ -121,7 +121,6 @@ class Network:
         _check_dtypes(omega, beta, xp)
         _check_finite(omega, beta, xp)
 
-        self.xp = xp
         self.relu_derivative_at_zero = float(relu_derivative_at_zero)
         flat_pieces = []
         for w, b in zip(omega, beta, strict=True):
@@ -188,6 +187,28 @@ class Network:
             omega.append(draw.astype(dtype))
             beta.append(np.zeros((fan_out, 1), dtype=dtype))
         return cls(omega, beta, relu_derivative_at_zero)
+
+    @property
+    def xp(self):
+        """The array namespace of the parameters (NumPy, PyTorch, …)."""
+        return namespace_of(self.parameters)
+
+    def __getstate__(self):
+        # The views Ω_k and β_k are rebuilt from the flat buffer on
+        # unpickling, so that they alias it again.
+        shapes = [tuple(w.shape) for w in self.omega]
+        return {
+            "parameters": self.parameters,
+            "shapes": shapes,
+            "relu_derivative_at_zero": self.relu_derivative_at_zero,
+        }
+
+    def __setstate__(self, state):
+        self.parameters = state["parameters"]
+        self.relu_derivative_at_zero = state["relu_derivative_at_zero"]
+        self.omega, self.beta = _views(
+            self.parameters, state["shapes"], namespace_of(self.parameters)
+        )
 
     @property
     def sizes(self):
