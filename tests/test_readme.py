@@ -6,8 +6,12 @@ from pathlib import Path
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def _blocks(language):
+def _blocks(language, section="## Python example"):
+    """The code blocks of one README section (up to the next heading)."""
     text = README.read_text(encoding="utf-8")
+    text = text[text.index(section) :]
+    following = text.find("\n## ", 1)
+    text = text if following < 0 else text[:following]
     return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
 
 
