@@ -244,3 +244,24 @@ def test_bad_options_are_refused(options, error):
 def test_only_networks_are_accepted():
     with pytest.raises(TypeError, match="Network"):
         gradcheck(object(), np.zeros((1, 1)), np.zeros((1, 1)), "least-squares")
+
+
+class ScaledOmegaGradient(Network):
+    """A planted bug whose layer is an instance attribute, not a class one."""
+
+    def __init__(self, omega, beta, layer):
+        super().__init__(omega, beta)
+        self.layer = layer
+
+    def backward(self, trace, dl_df, input_gradient=False):
+        gradients = super().backward(trace, dl_df, input_gradient)
+        gradients.omega[self.layer] = 1.001 * gradients.omega[self.layer]
+        return gradients
+
+
+def test_a_subclass_keeps_its_instance_attributes_in_the_float64_copy():
+    network, x, y = _problem([4, 5, 5, 5, 2], 6, BinaryCrossEntropy(), seed=11)
+    buggy = ScaledOmegaGradient(network.omega, network.beta, layer=2)
+    result = gradcheck(buggy, x, y, "binary-cross-entropy")
+
+    assert [row.symbol for row in result.failed_rows] == ["Ω_2"]

@@ -21,7 +21,6 @@ The network passed in is never modified.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -412,14 +411,15 @@ def float64_copy(network):
     _check_network(network)
     omega = [np.array(to_numpy(w), dtype=np.float64) for w in network.omega]
     beta = [np.array(to_numpy(b), dtype=np.float64) for b in network.beta]
-    # The copy keeps the original's relu_derivative_at_zero attribute as it
-    # is, even one outside [0, 1] that a test has planted on purpose.
+    # The copy keeps the original's class and every attribute as it is
+    # (even a relu_derivative_at_zero outside [0, 1] that a test has planted
+    # on purpose); only the parameters and their views are replaced.
     plain = Network(omega, beta)
-    checked = copy.copy(network)
-    checked.xp = plain.xp
-    checked.parameters = plain.parameters
-    checked.omega = plain.omega
-    checked.beta = plain.beta
+    checked = object.__new__(type(network))
+    checked.__dict__.update(vars(network))
+    for name in ("parameters", "omega", "beta", "xp"):
+        if name in vars(plain):
+            setattr(checked, name, vars(plain)[name])
     return checked
 
 
