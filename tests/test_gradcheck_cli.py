@@ -148,3 +148,20 @@ def test_a_missing_model_file_is_one_line(capsys, tmp_path):
     )
     assert status == 1
     assert len(err.strip().splitlines()) == 1
+
+
+def test_data_class_ids_are_translated_into_the_models_by_label():
+    from types import SimpleNamespace
+
+    from chainrule.cli.gradcheck import _model_class_ids
+
+    model = SimpleNamespace(
+        classes=["ant", "bee", "cat"], n_outputs=3, loss="cross-entropy"
+    )
+    dataset = SimpleNamespace(classes=["cat", "ant", "bee"], source="data.csv")
+    ids = np.array([0, 1, 2, 0])
+    np.testing.assert_array_equal(_model_class_ids(model, dataset, ids), [2, 0, 1, 2])
+
+    unknown = SimpleNamespace(classes=["cat", "dog"], source="data.csv")
+    with pytest.raises(cli.CommandError, match="dog"):
+        _model_class_ids(model, unknown, ids[:2] % 2)
