@@ -36,6 +36,7 @@ mtable.matrix { padding: 0.1em 0.35em; border-left: 1.5px solid currentColor;
          var(--tick) right top / 0.3em 1.5px no-repeat,
          var(--tick) right bottom / 0.3em 1.5px no-repeat; }
 mtable.matrix mtd { padding: 0.12em 0.35em; text-align: right; }
+mn.entry { font-variant-numeric: tabular-nums; white-space: pre; }
 table.data { border-collapse: collapse; margin: 0.8em 0; }
 table.data th, table.data td { padding: 0.2em 0.8em; border-bottom: 1px solid #ddd;
        text-align: left; }
@@ -61,6 +62,9 @@ TOKEN = re.compile(
 )
 
 SUPERSCRIPTS = {"ᵀ": "T", "²": "2"}
+
+# U+2007, a space as wide as a digit.
+FIGURE_SPACE = "\u2007"
 
 
 def render_html(report, *, decimals=4, max_shown=6):
@@ -148,16 +152,20 @@ def _table(table):
 
 def _operand(operand, decimals, max_shown):
     cells = visible_cells(operand.value, decimals, max_shown, operand.integers)
+    widths = [max(len(row[j]) for row in cells) for j in range(len(cells[0]))]
     rows = []
     for row in cells:
-        entries = "".join(f"<mtd>{_entry(cell)}</mtd>" for cell in row)
+        entries = "".join(
+            f"<mtd>{_entry(cell, width)}</mtd>"
+            for cell, width in zip(row, widths, strict=True)
+        )
         rows.append(f"<mtr>{entries}</mtr>")
     # The brackets are drawn by the page's CSS (class "matrix"): stretchy
     # bracket operators need a maths font, which a page with no external
     # font cannot count on.
     matrix = f'<mtable class="matrix" columnalign="right">{"".join(rows)}</mtable>'
 
-    label = equation_mathml(operand.label)
+    label = equation_mathml(operand.label, fractions=False)
     size = f'<mtext mathsize="70%">{html.escape(operand.shape_text)}</mtext>'
     return (
         '<munderover accent="true" accentunder="true">'
@@ -165,20 +173,27 @@ def _operand(operand, decimals, max_shown):
     )
 
 
-def _entry(cell):
+def _entry(cell, width):
+    """One matrix entry, padded with figure spaces to its column's width.
+
+    Every entry of a column then has the same width in tabular figures,
+    so the column lines up whatever alignment the browser gives cells.
+    """
     if cell in ("⋮", "…", "⋱"):
         return f"<mo>{cell}</mo>"
-    if cell.startswith("-"):
-        return f"<mrow><mo>−</mo><mn>{html.escape(cell[1:])}</mn></mrow>"
-    return f"<mn>{html.escape(cell)}</mn>"
+    padding = FIGURE_SPACE * (width - len(cell))
+    text = padding + cell.replace("-", "−")
+    return f'<mn class="entry">{html.escape(text)}</mn>'
 
 
-def equation_mathml(text):
+def equation_mathml(text, fractions=True):
     """MathML (the inside of a <math> element) for the report's notation.
 
     ``f_0`` becomes a subscript, ``∂ℓ/∂f_2`` a fraction, ``ᵀ`` and ``²``
     superscripts; words are identifiers, digits numbers, and every other
-    character an operator. Runs of spaces become a small space.
+    character an operator. Runs of spaces become a small space. With
+    ``fractions=False`` a derivative stays on one line, ∂ℓ/∂f₂, as in a
+    label above a matrix.
     """
     elements = []
     # A single blank between two symbols (as in "log softmax") becomes a
@@ -189,7 +204,14 @@ def equation_mathml(text):
         if pending_space and kind in ("derivative", "number", "word"):
             elements.append('<mspace width="0.2em"/>')
         pending_space = False
-        if kind == "derivative":
+        if kind == "derivative" and not fractions:
+            top, bottom = DERIVATIVE.fullmatch(value).groups()
+            elements.append(
+                f"<mrow><mo>∂</mo>{equation_mathml(top)}"
+                '<mo lspace="0" rspace="0">/</mo>'
+                f"<mo>∂</mo>{equation_mathml(bottom)}</mrow>"
+            )
+        elif kind == "derivative":
             top, bottom = DERIVATIVE.fullmatch(value).groups()
             elements.append(
                 f"<mfrac><mrow><mo>∂</mo>{equation_mathml(top)}</mrow>"

@@ -797,8 +797,9 @@ class _Builder:
         section.add(
             Paragraph(
                 "Each parameter θ is nudged by ±s and the loss recomputed: "
-                "(ℓ(θ + s) − ℓ(θ − s)) / 2s approximates ∂ℓ/∂θ to within "
-                f"about s². Here s = {step:g}, in float64. Relative error "
+                "(ℓ(θ + s) − ℓ(θ − s)) / 2s approximates ∂ℓ/∂θ with an "
+                f"error that shrinks like s². Here s = {step:g}, in float64. "
+                "Relative error "
                 "= |backprop − numeric| / max(|backprop|, |numeric|, 1e-8)."
             )
         )
