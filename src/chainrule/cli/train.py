@@ -8,10 +8,15 @@ every 10 epochs, batches of 100, 50 epochs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import shutil
+import signal
 import sys
+import threading
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -22,8 +27,24 @@ from ..atomic import write_text
 from ..losses import get_loss
 from ..model_file import Model, save
 from ..network import Network
-from ..training import SGD, StepSchedule, train
+from ..training import (
+    SGD,
+    Adam,
+    CheckpointError,
+    ConstantSchedule,
+    CosineSchedule,
+    EarlyStopping,
+    ExponentialSchedule,
+    StepSchedule,
+    TrainingInterruptedError,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+    validation_split,
+)
+from ..training.checkpoint import fingerprint
 from ..training.loop import DivergenceError
+from ..training.validation import align_labels
 from .errors import CommandError, UsageError
 from .options import (
     add_threads_option,
@@ -39,6 +60,41 @@ LOSS_FOR_TASK = {
     "regression": "least-squares",
     "multilabel": "binary-cross-entropy",
 }
+
+# The options that define a run: a checkpoint keeps them, and --resume
+# restores them (only --epochs and --checkpoint-every may change).
+RUN_OPTIONS = (
+    "data",
+    "label_column",
+    "task",
+    "test_fraction",
+    "standardize",
+    "hidden",
+    "loss",
+    "relu_at_zero",
+    "init",
+    "dtype",
+    "optimizer",
+    "lr",
+    "momentum",
+    "dampened",
+    "nesterov",
+    "weight_decay",
+    "schedule",
+    "lr_step",
+    "lr_factor",
+    "lr_min",
+    "batch_size",
+    "epochs",
+    "seed",
+    "validation_fraction",
+    "validation_data",
+    "early_stopping",
+    "checkpoint_every",
+)
+CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every")
+_DEFAULTS = {}
+CHECKPOINT = "checkpoint.npz"
 
 
 def add_parser(subparsers):
@@ -131,21 +187,47 @@ def add_parser(subparsers):
 
     optimization = parser.add_argument_group("optimization")
     optimization.add_argument(
+        "--optimizer",
+        choices=["sgd", "adam"],
+        default="sgd",
+        help="sgd (with --momentum, optionally --nesterov) or adam (default: sgd)",
+    )
+    optimization.add_argument(
         "--lr",
         type=positive_float,
-        default=0.05,
-        help="learning rate α (default: 0.05)",
+        default=None,
+        help="learning rate α (default: 0.05 for sgd, 0.001 for adam)",
     )
     optimization.add_argument(
         "--momentum",
         type=float,
-        default=0.9,
-        help="momentum μ in [0, 1) (default: 0.9)",
+        default=None,
+        help="momentum μ in [0, 1) for sgd (default: 0.9)",
     )
     optimization.add_argument(
         "--dampened",
         action="store_true",
         help="use the book's eq. 6.11 form v ← μv + (1−μ)g instead of v ← μv + g",
+    )
+    optimization.add_argument(
+        "--nesterov",
+        action="store_true",
+        help="Nesterov momentum: step along g + μv instead of v (sgd only)",
+    )
+    optimization.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        metavar="λ",
+        help="L2 weight decay: add λθ to the gradient (default: 0)",
+    )
+    optimization.add_argument(
+        "--schedule",
+        choices=["step", "constant", "exponential", "cosine"],
+        default="step",
+        help="learning-rate schedule: step (× --lr-factor every --lr-step "
+        "epochs), constant, exponential (× --lr-factor every epoch) or "
+        "cosine (down to --lr-min over the run) (default: step)",
     )
     optimization.add_argument(
         "--lr-step",
@@ -157,9 +239,17 @@ def add_parser(subparsers):
     optimization.add_argument(
         "--lr-factor",
         type=float,
-        default=0.5,
+        default=None,
         metavar="G",
-        help="learning-rate factor in (0, 1] (default: 0.5)",
+        help="learning-rate factor in (0, 1] (default: 0.5 for step, 0.95 "
+        "for exponential)",
+    )
+    optimization.add_argument(
+        "--lr-min",
+        type=float,
+        default=0.0,
+        metavar="A",
+        help="the cosine schedule's final learning rate (default: 0)",
     )
     optimization.add_argument(
         "--batch-size", type=positive_int, default=100, help="(default: 100)"
@@ -174,6 +264,45 @@ def add_parser(subparsers):
         help="seed for initialization, shuffling and splits (default: 0)",
     )
 
+    validation = parser.add_argument_group("validation")
+    held_out = validation.add_mutually_exclusive_group()
+    held_out.add_argument(
+        "--validation-fraction",
+        type=float,
+        metavar="F",
+        help="hold out this fraction of the training split for validation "
+        "(stratified for classes, seeded by --seed)",
+    )
+    held_out.add_argument(
+        "--validation-data",
+        metavar="PATH",
+        help="a .csv/.npz file to validate on, with the training data's "
+        "features and labels",
+    )
+    validation.add_argument(
+        "--early-stopping",
+        type=positive_int,
+        metavar="PATIENCE",
+        help="stop when the validation loss has not improved for PATIENCE "
+        "epochs, and keep the best epoch's parameters",
+    )
+
+    checkpoints = parser.add_argument_group("checkpoints")
+    checkpoints.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        metavar="N",
+        help="save a checkpoint in the output folder every N epochs (and at "
+        "the end); Ctrl-C always saves one",
+    )
+    checkpoints.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the run whose checkpoint is in DIR, with its options "
+        "(--epochs may be raised to train longer)",
+    )
+
     output = parser.add_argument_group("output")
     output.add_argument(
         "--out",
@@ -186,62 +315,80 @@ def add_parser(subparsers):
     )
     add_threads_option(output)
     parser.set_defaults(handler=run)
+    _DEFAULTS.update({name: parser.get_default(name) for name in RUN_OPTIONS})
     return parser
 
 
 def run(args):
+    resumed = _open_resume(args) if args.resume is not None else None
+    _resolve_defaults(args)
     _check_options(args)
     apply_threads(args.threads)
     started = time.perf_counter()
-    out = args.out or _default_out(args.data)
-    if out.exists() and any(out.iterdir()):
-        raise UsageError(
-            f"--out {out}: the folder exists and is not empty; choose "
-            "another or remove it"
-        )
+    if resumed is not None:
+        out = args.resume
+    else:
+        out = args.out or _default_out(args.data)
+        if out.exists() and any(out.iterdir()):
+            raise UsageError(
+                f"--out {out}: the folder exists and is not empty; choose "
+                "another or remove it (or continue a run in it with --resume)"
+            )
 
-    dataset, loss, standardizer = load_training_data(args)
+    dataset, loss, standardizer, held_out = load_training_data(args)
     targets = target_statistics(dataset, loss, standardizer is not None)
     dtype = np.dtype(args.dtype)
     n_classes = len(dataset.classes) if _one_hot_targets(dataset, loss) else None
-    x, y = to_training_arrays(
-        dataset.x_train,
-        dataset.y_train,
-        loss,
-        dtype,
-        standardizer,
-        targets,
-        n_classes,
-    )
+
+    def columns(rows, y):
+        return to_training_arrays(
+            rows, y, loss, dtype, standardizer, targets, n_classes
+        )
+
+    x, y = columns(dataset.x_train, dataset.y_train)
     x_test = y_test = None
     if dataset.x_test is not None and len(dataset.x_test):
-        x_test, y_test = to_training_arrays(
-            dataset.x_test,
-            dataset.y_test,
-            loss,
-            dtype,
-            standardizer,
-            targets,
-            n_classes,
-        )
+        x_test, y_test = columns(dataset.x_test, dataset.y_test)
+    x_validation = y_validation = None
+    if held_out is not None:
+        x_validation, y_validation = columns(*held_out)
     sizes = [x.shape[0], *args.hidden, output_size(dataset, loss)]
+    data_fingerprint = fingerprint(x, y, x_validation, y_validation)
 
     rng = np.random.default_rng(args.seed)
-    network = Network.initialize(
-        sizes,
-        rng,
-        dtype=dtype,
-        relu_derivative_at_zero=args.relu_at_zero,
-        distribution=args.init,
-    )
+    if resumed is None:
+        network = Network.initialize(
+            sizes,
+            rng,
+            dtype=dtype,
+            relu_derivative_at_zero=args.relu_at_zero,
+            distribution=args.init,
+        )
+        optimizer = build_optimizer(args)
+        state = None
+    else:
+        _check_resumed_data(args.resume, resumed, sizes, data_fingerprint, args.epochs)
+        network, optimizer, state = resumed.network, resumed.optimizer, resumed.state
+    schedule = build_schedule(args)
+    early_stopping = EarlyStopping(args.early_stopping) if args.early_stopping else None
     say = _printer(args.quiet)
+    n_validation = 0 if x_validation is None else x_validation.shape[1]
+    n_test = 0 if x_test is None else x_test.shape[1]
     say(
         f"training {'-'.join(map(str, sizes))} on {dataset.name} "
-        f"({x.shape[1]} train, {0 if x_test is None else x_test.shape[1]} "
-        f"test), {loss.name}, {args.dtype}, seed {args.seed}"
+        f"({x.shape[1]} train, "
+        + (f"{n_validation} validation, " if n_validation else "")
+        + f"{n_test} test), {loss.name}, {args.dtype}, seed {args.seed}"
     )
+    if state is not None:
+        say(
+            f"resuming from {out / CHECKPOINT} at epoch {state.epoch + 1}, "
+            f"step {state.step + 1}"
+        )
 
     bar = ProgressBar(enabled=not args.quiet)
+    checkpoints = _Checkpoints(out, network, optimizer, schedule, args)
+    checkpoints.config["fingerprint"] = data_fingerprint
 
     def callback(progress):
         bar.update(progress)
@@ -250,23 +397,45 @@ def run(args):
             say(_epoch_line(progress.record, args.epochs))
 
     try:
-        history = train(
-            network,
-            x,
-            y,
-            loss,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            schedule=StepSchedule(args.lr, args.lr_step, args.lr_factor),
-            optimizer=SGD(args.momentum, dampened=args.dampened),
-            rng=rng,
-            x_test=x_test,
-            y_test=y_test,
-            callback=callback,
-        )
+        with _StopOnSignal() as stop:
+            history = train(
+                network,
+                x,
+                y,
+                loss,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                schedule=schedule,
+                optimizer=optimizer,
+                rng=rng,
+                x_test=x_test,
+                y_test=y_test,
+                callback=callback,
+                x_validation=x_validation,
+                y_validation=y_validation,
+                early_stopping=early_stopping,
+                resume=state,
+                on_epoch_end=checkpoints.on_epoch_end,
+                stop_requested=stop.requested,
+            )
     except DivergenceError as error:
         bar.clear()
-        raise CommandError(str(error)) from None
+        raise CommandError(str(error) + checkpoints.after_failure()) from None
+    except TrainingInterruptedError as interrupted:
+        bar.clear()
+        path = checkpoints.write(interrupted.state)
+        where = interrupted.state
+        print(
+            f"chainrule train: interrupted in epoch {where.epoch + 1} after "
+            f"step {where.step}; checkpoint saved to {path}; continue with: "
+            f"chainrule train --resume {out}",
+            file=sys.stderr,
+        )
+        return 130
+    except BaseException:
+        bar.clear()
+        checkpoints.after_failure()
+        raise
     finally:
         bar.clear()
 
@@ -279,17 +448,247 @@ def run(args):
         input_std=None if standardizer is None else standardizer.std,
         target_mean=None if targets is None else targets[0],
         target_std=None if targets is None else targets[1],
-        metadata={"data": dataset.name, "seed": args.seed},
+        metadata={
+            "data": dataset.name,
+            "seed": args.seed,
+            "test_fraction": args.test_fraction,
+            "validation_fraction": args.validation_fraction,
+        },
+        feature_names=dataset.feature_names,
+        label_names=dataset.label_names,
     )
-    metrics = _metrics(history, args, sizes, loss, dataset)
+    metrics = _metrics(history, args, sizes, loss, dataset, early_stopping)
     write_outputs(out, model, metrics, history)
     elapsed = time.perf_counter() - started
     _summary(metrics, out, elapsed)
     return 0
 
 
+def build_optimizer(args):
+    """The optimizer the options ask for."""
+    if args.optimizer == "adam":
+        return Adam(weight_decay=args.weight_decay)
+    return SGD(
+        args.momentum,
+        dampened=args.dampened,
+        weight_decay=args.weight_decay,
+        nesterov=args.nesterov,
+    )
+
+
+def build_schedule(args):
+    """The learning-rate schedule the options ask for."""
+    if args.schedule == "constant":
+        return ConstantSchedule(args.lr)
+    if args.schedule == "exponential":
+        return ExponentialSchedule(args.lr, args.lr_factor)
+    if args.schedule == "cosine":
+        return CosineSchedule(args.lr, args.epochs, args.lr_min)
+    return StepSchedule(args.lr, args.lr_step, args.lr_factor)
+
+
+class _StopOnSignal:
+    """Turns the first Ctrl-C (SIGINT) or SIGTERM into a stop request.
+
+    Training then stops at the next step boundary and a checkpoint is
+    written. The handlers are put back at once, so a second Ctrl-C
+    interrupts at once (a checkpoint being written is then left as it
+    was: writes are atomic).
+    """
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.stopping = False
+        self._previous = {}
+
+    def requested(self):
+        return self.stopping
+
+    def _handle(self, number, frame):
+        self.stopping = True
+        self._restore()
+
+    def _restore(self):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for number in self.signals:
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        self._restore()
+        return False
+
+
+class _Checkpoints:
+    """Writes checkpoints into the run's folder as training goes."""
+
+    def __init__(self, out, network, optimizer, schedule, args):
+        self.out = out
+        self.path = out / CHECKPOINT
+        self.network, self.optimizer, self.schedule = network, optimizer, schedule
+        self.every = args.checkpoint_every
+        self.n_epochs = args.epochs
+        self.created = not out.exists()
+        self.config = {"options": _run_options(args)}
+        self.last_epoch = None
+
+    def on_epoch_end(self, state):
+        if self.every is None:
+            return
+        if state.epoch % self.every == 0 or state.epoch == self.n_epochs:
+            self.write(state)
+            self.last_epoch = state.epoch
+        elif state.early_stopping is not None and state.early_stopping.should_stop:
+            self.write(state)
+            self.last_epoch = state.epoch
+
+    def write(self, state):
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(
+            self.path,
+            self.network,
+            self.optimizer,
+            state,
+            self.schedule,
+            self.config,
+        )
+        return self.path
+
+    def after_failure(self):
+        """Clean up after a failed run; return a note on the checkpoint."""
+        if self.path.exists():
+            return (
+                f"; the last good checkpoint is {self.path} (resume with "
+                f"--resume {self.out})"
+            )
+        if self.created:
+            shutil.rmtree(self.out, ignore_errors=True)
+        return ""
+
+
+def _run_options(args):
+    options = {name: getattr(args, name) for name in RUN_OPTIONS}
+    # A file is found again from any folder the run is resumed in.
+    data = Path(args.data)
+    if args.data not in _builtin_names() and data.exists():
+        options["data"] = str(data.resolve())
+    if args.validation_data is not None:
+        options["validation_data"] = str(Path(args.validation_data).resolve())
+    return options
+
+
+def _builtin_names():
+    from ..data import BUILTIN_NAMES
+
+    return BUILTIN_NAMES
+
+
+def _open_resume(args):
+    """Read the checkpoint in --resume DIR and restore the run's options."""
+    folder = args.resume
+    if args.out is not None and Path(args.out).resolve() != folder.resolve():
+        raise UsageError(
+            f"--resume {folder} continues the run in that folder; drop --out {args.out}"
+        )
+    if not folder.is_dir():
+        raise UsageError(f"--resume {folder}: no such folder")
+    path = folder / CHECKPOINT
+    if not path.exists():
+        raise CommandError(
+            f"{folder}: no {CHECKPOINT} to resume from; checkpoints are "
+            "written by --checkpoint-every N and when a run is interrupted"
+        )
+    try:
+        checkpoint = load_checkpoint(path)
+    except CheckpointError as error:
+        raise CommandError(str(error)) from None
+    # A process killed while writing leaves its temporary file behind.
+    for leftover in folder.glob(f".{CHECKPOINT}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+    saved = checkpoint.config.get("options")
+    if not isinstance(saved, dict) or set(saved) != set(RUN_OPTIONS):
+        raise CommandError(
+            f"{path}: the checkpoint does not hold this version's training "
+            "options; it cannot be resumed from the command line"
+        )
+    for name in RUN_OPTIONS:
+        given = getattr(args, name)
+        if name in CHANGEABLE_ON_RESUME:
+            if given is None or given == _DEFAULTS.get(name):
+                setattr(args, name, saved[name])
+            continue
+        if name in ("data", "validation_data") and given is not None:
+            given = _resolved_path(given)
+        if given != _DEFAULTS.get(name) and given != saved[name]:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{flag} {_shown_option(given)} differs from the run being "
+                f"resumed ({_shown_option(saved[name])}); a resumed run keeps "
+                "its options (only --epochs and --checkpoint-every may change)"
+            )
+        setattr(args, name, saved[name])
+    return checkpoint
+
+
+def _resolved_path(spec):
+    if spec in _builtin_names() or not Path(spec).exists():
+        return spec
+    return str(Path(spec).resolve())
+
+
+def _shown_option(value):
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def _check_resumed_data(folder, checkpoint, sizes, data_fingerprint, n_epochs):
+    state = checkpoint.state
+    early = state.early_stopping
+    if early is not None and early.should_stop:
+        raise CommandError(
+            f"{folder}: the run stopped early at epoch {state.epoch} (no "
+            f"improvement for {early.patience} epochs since epoch "
+            f"{early.best_epoch}); there is nothing to continue"
+        )
+    if state.epoch > n_epochs or (state.epoch == n_epochs and state.step == 0):
+        raise UsageError(
+            f"--resume {folder}: the run has already finished {state.epoch} "
+            f"epoch(s); pass --epochs with more than {state.epoch} to train "
+            "further"
+        )
+    if checkpoint.network.sizes != sizes:
+        raise CommandError(
+            f"{folder}: the checkpoint's network has sizes "
+            f"{checkpoint.network.sizes} but the data call for {sizes}"
+        )
+    if checkpoint.config.get("fingerprint") != data_fingerprint:
+        raise CommandError(
+            f"{folder}: the training data differ from those the run started "
+            "with; a run can only be resumed on the same data"
+        )
+
+
 def load_training_data(args):
-    """Load the dataset named by --data and choose the loss for it."""
+    """Load the dataset named by --data and choose the loss for it.
+
+    Returns
+    -------
+    dataset : Dataset
+        Its training split excludes the validation examples, if any.
+    loss : loss
+    standardizer : Standardizer or None
+        Fitted on the (remaining) training rows.
+    held_out : (rows, targets) or None
+        The validation set, from --validation-fraction or
+        --validation-data.
+    """
     from ..data import (
         DataError,
         Standardizer,
@@ -308,13 +707,86 @@ def load_training_data(args):
         )
         loss_name = args.loss or LOSS_FOR_TASK[dataset.task]
         check_labels_for_loss(dataset, loss_name)
+        dataset, held_out = _hold_out_validation(args, dataset, loss_name)
     except DataError as error:
         raise CommandError(str(error)) from None
     standardize = args.standardize
     if standardize is None:
         standardize = default_standardize(args.data)
     standardizer = Standardizer.fit(dataset.x_train) if standardize else None
-    return dataset, get_loss(loss_name), standardizer
+    return dataset, get_loss(loss_name), standardizer, held_out
+
+
+def _hold_out_validation(args, dataset, loss_name):
+    """Split off --validation-fraction, or load --validation-data."""
+    if args.validation_fraction is not None:
+        class_ids = dataset.y_train if dataset.task == "classification" else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                keep, held = validation_split(
+                    dataset.n_train,
+                    args.validation_fraction,
+                    args.seed,
+                    class_ids,
+                    source=dataset.source,
+                )
+            except ValueError as error:
+                raise CommandError(f"--validation-fraction: {error}") from None
+        for warning in caught:
+            print(f"chainrule train: note: {warning.message}", file=sys.stderr)
+        held_out = (dataset.x_train[held], dataset.y_train[held])
+        trained = dataclasses.replace(
+            dataset,
+            x_train=dataset.x_train[keep],
+            y_train=dataset.y_train[keep],
+            train_origin=None
+            if dataset.train_origin is None
+            else dataset.train_origin[keep],
+        )
+        return trained, held_out
+    if args.validation_data is not None:
+        return dataset, _load_validation_file(args, dataset, loss_name)
+    return dataset, None
+
+
+def _load_validation_file(args, dataset, loss_name):
+    from ..data import check_labels_for_loss, load_dataset
+
+    spec = args.validation_data
+    other = load_dataset(
+        spec,
+        test_fraction=0.0,
+        seed=args.seed,
+        label_columns=_label_columns(args.label_column),
+        task=dataset.task,
+    )
+    if other.n_features != dataset.n_features:
+        raise CommandError(
+            f"{spec}: {other.n_features} feature columns, but the training "
+            f"data have {dataset.n_features}; validation data need the same "
+            "features"
+        )
+    if dataset.task == "classification":
+        try:
+            y = align_labels(
+                other.y_train,
+                other.classes,
+                dataset.classes,
+                spec,
+                lambda i: other.where("train", i),
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+    else:
+        y = other.y_train
+        if y.shape[1] != dataset.y_train.shape[1]:
+            raise CommandError(
+                f"{spec}: {y.shape[1]} label columns, but the training data "
+                f"have {dataset.y_train.shape[1]}"
+            )
+        check_labels_for_loss(other, loss_name)
+    return other.x_train, y
 
 
 def target_statistics(dataset, loss, standardize):
@@ -390,11 +862,54 @@ def write_outputs(out, model, metrics, history):
         raise
 
 
+def _resolve_defaults(args):
+    """Fill the defaults that depend on other options; refuse misfits."""
+    if args.optimizer == "adam":
+        for flag, value in (
+            ("--momentum", args.momentum),
+            ("--dampened", args.dampened or None),
+            ("--nesterov", args.nesterov or None),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} applies to --optimizer sgd; Adam keeps its own "
+                    "running means (β₁ = 0.9, β₂ = 0.999)"
+                )
+    elif args.momentum is None:
+        args.momentum = 0.9
+    if args.lr is None:
+        args.lr = 0.001 if args.optimizer == "adam" else 0.05
+    if args.schedule in ("step", "exponential"):
+        if args.lr_factor is None:
+            args.lr_factor = 0.5 if args.schedule == "step" else 0.95
+    elif args.lr_factor is not None:
+        raise UsageError(
+            f"--lr-factor applies to --schedule step or exponential, not "
+            f"{args.schedule}"
+        )
+
+
 def _check_options(args):
-    if not 0.0 <= args.momentum < 1.0:
+    if args.momentum is not None and not 0.0 <= args.momentum < 1.0:
         raise UsageError(f"--momentum must be in [0, 1), got {args.momentum}")
-    if not 0.0 < args.lr_factor <= 1.0:
+    if args.nesterov and args.momentum == 0.0:
+        raise UsageError("--nesterov needs a momentum above 0 (--momentum)")
+    if not (args.weight_decay >= 0.0 and math.isfinite(args.weight_decay)):
+        raise UsageError(f"--weight-decay must be ≥ 0, got {args.weight_decay}")
+    if args.lr_factor is not None and not 0.0 < args.lr_factor <= 1.0:
         raise UsageError(f"--lr-factor must be in (0, 1], got {args.lr_factor}")
+    if args.schedule == "cosine" and not 0.0 <= args.lr_min < args.lr:
+        raise UsageError(
+            f"--lr-min must be in [0, --lr) = [0, {args.lr}), got {args.lr_min}"
+        )
+    fraction = args.validation_fraction
+    if fraction is not None and not 0.0 < fraction < 1.0:
+        raise UsageError(f"--validation-fraction must be in (0, 1), got {fraction}")
+    if args.early_stopping and fraction is None and args.validation_data is None:
+        raise UsageError(
+            "--early-stopping watches the validation loss; add "
+            "--validation-fraction F or --validation-data PATH"
+        )
     if not 0.0 <= args.relu_at_zero <= 1.0:
         raise UsageError(f"--relu-at-zero must be in [0, 1], got {args.relu_at_zero}")
     if not 0.0 <= args.test_fraction < 1.0:
@@ -444,6 +959,10 @@ def _epoch_line(record, n_epochs):
     ]
     if record.train_accuracy is not None:
         parts.append(f"train acc {record.train_accuracy:.3f}")
+    if record.validation_loss is not None:
+        parts.append(f"val loss {record.validation_loss:.4f}")
+    if record.validation_accuracy is not None:
+        parts.append(f"val acc {record.validation_accuracy:.3f}")
     if record.test_loss is not None:
         parts.append(f"test loss {record.test_loss:.4f}")
     if record.test_accuracy is not None:
@@ -451,8 +970,13 @@ def _epoch_line(record, n_epochs):
     return "  ".join(parts)
 
 
-def _metrics(history, args, sizes, loss, dataset):
+def _metrics(history, args, sizes, loss, dataset, early_stopping=None):
+    # The network holds the last epoch's parameters, or the best epoch's
+    # when early stopping restored them: report the epoch it holds.
     last = history[-1]
+    best_epoch = None if early_stopping is None else early_stopping.best_epoch
+    if best_epoch is not None:
+        last = history[best_epoch - 1]
     config = {
         "data": dataset.name,
         "sizes": sizes,
@@ -469,6 +993,12 @@ def _metrics(history, args, sizes, loss, dataset):
         "relu_derivative_at_zero": args.relu_at_zero,
         "standardize": args.standardize,
         "test_fraction": args.test_fraction,
+        "optimizer": build_optimizer(args).config(),
+        "schedule": build_schedule(args).config(),
+        "validation_fraction": args.validation_fraction,
+        "validation_data": args.validation_data,
+        "early_stopping": args.early_stopping,
+        "checkpoint_every": args.checkpoint_every,
     }
     metrics = {"train_loss": last.train_loss}
     if last.train_accuracy is not None:
@@ -477,6 +1007,13 @@ def _metrics(history, args, sizes, loss, dataset):
         metrics["test_loss"] = last.test_loss
     if last.test_accuracy is not None:
         metrics["test_accuracy"] = last.test_accuracy
+    if last.validation_loss is not None:
+        metrics["validation_loss"] = last.validation_loss
+    if last.validation_accuracy is not None:
+        metrics["validation_accuracy"] = last.validation_accuracy
+    if early_stopping is not None:
+        metrics["best_epoch"] = best_epoch
+        metrics["stopped_early"] = early_stopping.should_stop
     metrics.update(
         {
             "seed": args.seed,
@@ -497,17 +1034,29 @@ def _record_dict(record):
         "train_accuracy",
         "test_loss",
         "test_accuracy",
+        "validation_loss",
+        "validation_accuracy",
         "seconds",
     )
     values = {key: getattr(record, key) for key in keys}
+    if record.validation_loss is None:
+        del values["validation_loss"], values["validation_accuracy"]
     values.update(record.extra)
     return values
 
 
 def _summary(metrics, out, elapsed):
+    if metrics.get("best_epoch") is not None:
+        stopped = "stopped early; " if metrics["stopped_early"] else ""
+        print(
+            f"{stopped}kept the parameters of epoch {metrics['best_epoch']}, "
+            "the lowest validation loss"
+        )
     parts = [f"train loss {metrics['train_loss']:.4f}"]
     for key, label in (
         ("train_accuracy", "train accuracy"),
+        ("validation_loss", "validation loss"),
+        ("validation_accuracy", "validation accuracy"),
         ("test_loss", "test loss"),
         ("test_accuracy", "test accuracy"),
     ):
