@@ -45,20 +45,36 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Under MPI (``mpiexec -n P chainrule …``), a rank that fails ends the
+    whole job at once with a line naming the rank, instead of leaving the
+    other ranks waiting in an all-reduce.
+    """
+    from ..parallel import abort_on_failure, install_excepthook
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    install_excepthook()
+    status, message = _run(args)
+    return abort_on_failure(status, message)
+
+
+def _run(args):
+    """Run the subcommand; return (exit status, one-line reason or None)."""
     try:
-        return args.handler(args)
+        return args.handler(args), None
     except UsageError as error:
-        print(f"chainrule {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        message = f"chainrule {args.command}: error: {error}"
+        print(message, file=sys.stderr)
+        return 2, str(error)
     except CommandError as error:
-        print(f"chainrule {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        message = f"chainrule {args.command}: error: {error}"
+        print(message, file=sys.stderr)
+        return 1, str(error)
     except KeyboardInterrupt:
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 130, "interrupted"
