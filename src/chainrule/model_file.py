@@ -113,6 +113,11 @@ class Model:
         """D_o, the number of network outputs."""
         return self.network.sizes[-1]
 
+    @property
+    def is_one_hot_regression(self):
+        """Least squares onto one-hot class vectors (a classification task)."""
+        return self.loss == "least-squares" and self.task == "classification"
+
     def output(self, rows):
         """The network output f_K for rows of shape (N, D_i), as (N, D_o)."""
         rows = np.asarray(rows, dtype=np.float64)
@@ -142,10 +147,11 @@ class Model:
         Cross-entropy: the arg-max class's label, shape (N,). Binary
         cross-entropy with two classes: the label of class σ(f) ≥ ½,
         shape (N,); multi-label: 0/1 of shape (N, L). Least squares: the
-        values, shape (N, D_o).
+        values, shape (N, D_o), or for a classification task (one-hot
+        targets) the label of the largest output.
         """
         output = self.output(rows)
-        if self.loss == "cross-entropy":
+        if self.loss == "cross-entropy" or self.is_one_hot_regression:
             return self._labels(np.argmax(output, axis=1))
         if self.loss == "binary-cross-entropy":
             ids = (output >= 0).astype(np.int64)

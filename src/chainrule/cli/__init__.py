@@ -16,7 +16,16 @@ from .. import __version__
 from .errors import CommandError, UsageError
 
 # The subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS = ["train", "explain", "init-study", "gradcheck", "export", "compare"]
+SUBCOMMANDS = [
+    "train",
+    "explain",
+    "init-study",
+    "gradcheck",
+    "export",
+    "compare",
+    "evaluate",
+    "predict",
+]
 
 
 class OneLineParser(argparse.ArgumentParser):

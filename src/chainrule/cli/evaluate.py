@@ -1,0 +1,295 @@
+"""``chainrule evaluate``: measure a saved model on a data set.
+
+Classification reports the loss, the accuracy and the confusion matrix;
+multi-label adds the exact-match rate and a 2 × 2 table per label;
+regression reports the loss, RMSE and R², in the targets' own units.
+
+A built-in data set is split as the model's training run split it (its
+seed and test fraction are in the model file), and its test part is
+evaluated by default; a file is evaluated whole.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..data import BUILTIN_NAMES, DataError, load_dataset
+from ..losses import get_loss
+from ..model_file import ModelFileError, load
+from ..training.validation import align_labels
+from .errors import CommandError
+from .options import add_threads_option, apply_threads
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="loss, accuracy and confusion matrix (or R² and RMSE) of a "
+        "saved model on a data set",
+        description=" ".join(__doc__.split("\n\n")[:2]).replace("\n", " "),
+    )
+    parser.add_argument(
+        "model", type=Path, metavar="MODEL", help="a model.npz from chainrule train"
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="NAME|PATH",
+        help="a built-in data set name or a .csv/.npz file with labels",
+    )
+    parser.add_argument(
+        "--label-column",
+        metavar="COLUMN",
+        help="CSV label column(s), as for train (default: the last column)",
+    )
+    parser.add_argument(
+        "--part",
+        choices=["test", "train", "all"],
+        help="which examples to evaluate (default: test for a built-in "
+        "set, all for a file)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_threads_option(parser)
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args):
+    apply_threads(args.threads)
+    model = open_model(args.model)
+    rows, targets, name = load_labelled_examples(
+        model, args.data, args.label_column, args.part
+    )
+    results = evaluate_model(model, rows, targets)
+    results = {"model": str(args.model), "data": name, **results}
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(format_results(results, model))
+    sys.stdout.flush()
+    return 0
+
+
+def open_model(path):
+    """Load a model file; a bad file is a one-line CommandError."""
+    try:
+        return load(path)
+    except ModelFileError as error:
+        raise CommandError(str(error)) from None
+
+
+def load_labelled_examples(model, spec, label_column=None, part=None):
+    """Rows and targets from ``spec``, checked against and aligned to the model.
+
+    Returns
+    -------
+    rows : ndarray of shape (N, D_i)
+    targets : ndarray
+        Class ids into ``model.classes`` (N,) for classification; the
+        target values (N, D_o) otherwise.
+    name : str
+        Describes what was loaded, e.g. "iris, test part (30 examples)".
+    """
+    from .train import _label_columns
+
+    builtin = isinstance(spec, str) and spec in BUILTIN_NAMES
+    part = part or ("test" if builtin else "all")
+    metadata = model.metadata or {}
+    try:
+        if builtin:
+            dataset = load_dataset(
+                spec,
+                test_fraction=_fraction(metadata.get("test_fraction", 0.2)),
+                seed=int(metadata.get("seed", 0)),
+            )
+        else:
+            dataset = load_dataset(
+                spec,
+                test_fraction=0.0,
+                label_columns=_label_columns(label_column),
+                task=model.task,
+            )
+    except DataError as error:
+        raise CommandError(str(error)) from None
+
+    check_feature_count(spec, dataset.n_features, model.n_features)
+    pieces = []
+    if part in ("train", "all"):
+        pieces.append(("train", dataset.x_train, dataset.y_train))
+    if part in ("test", "all") and dataset.x_test is not None:
+        pieces.append(("test", dataset.x_test, dataset.y_test))
+    if not pieces or sum(len(x) for _, x, _ in pieces) == 0:
+        raise CommandError(
+            f"{spec}: has no {part} part to evaluate; use --part all or train"
+        )
+    rows = np.concatenate([x for _, x, _ in pieces])
+    if model.classes is not None:
+        if dataset.classes is None:
+            raise CommandError(
+                f"{spec}: the labels are not classes ({dataset.task}), but "
+                f"the model predicts {len(model.classes)} classes"
+            )
+        try:
+            targets = np.concatenate(
+                [
+                    align_labels(
+                        y,
+                        dataset.classes,
+                        model.classes,
+                        spec,
+                        lambda i, which=which: dataset.where(which, i),
+                    )
+                    for which, _, y in pieces
+                ]
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+    else:
+        targets = np.concatenate([y for _, _, y in pieces]).astype(np.float64)
+        if targets.ndim == 1:
+            targets = targets[:, None]
+        if targets.shape[1] != model.n_outputs:
+            raise CommandError(
+                f"{spec}: {targets.shape[1]} label column(s), but the model "
+                f"has {model.n_outputs} output(s); the label columns must "
+                "match the model's"
+            )
+    name = f"{dataset.name}, {part} part ({len(rows)} examples)"
+    return rows, targets, name
+
+
+def check_feature_count(spec, n_found, n_expected):
+    """A data file's feature count must be the model's input size D_i."""
+    if n_found != n_expected:
+        raise CommandError(
+            f"{spec}: {n_found} feature column(s), but the model takes "
+            f"{n_expected} features; the data must have the training data's "
+            "features"
+        )
+
+
+def evaluate_model(model, rows, targets):
+    """The metrics of ``model`` on labelled rows, as a JSON-able dict."""
+    output = model.output(rows)
+    loss = get_loss(model.loss)
+    n_examples = len(rows)
+    results = {"n_examples": n_examples, "loss_name": model.loss}
+
+    if model.loss == "cross-entropy":
+        value = loss.value(output.T, targets)
+        results["loss"] = float(value)
+        return {**results, **_class_metrics(np.argmax(output, axis=1), targets, model)}
+
+    if model.loss == "binary-cross-entropy":
+        labels = targets[:, None] if targets.ndim == 1 else targets
+        labels = labels.astype(output.dtype)
+        results["loss"] = float(loss.value(output.T, labels.T))
+        predicted = (output >= 0).astype(np.int64)
+        if model.classes is not None:
+            return {**results, **_class_metrics(predicted[:, 0], targets, model)}
+        return {**results, **_multilabel_metrics(predicted, labels, model)}
+
+    # Least squares, in the targets' own units.
+    if model.is_one_hot_regression:
+        one_hot = np.eye(len(model.classes))[targets]
+        results["loss"] = float(np.sum((output - one_hot) ** 2) / n_examples)
+        return {**results, **_class_metrics(np.argmax(output, axis=1), targets, model)}
+    residual = output - targets
+    results["loss"] = float(np.sum(residual**2) / n_examples)
+    mean_square = np.mean(residual**2, axis=0)
+    total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(total > 0, 1.0 - np.sum(residual**2, axis=0) / total, np.nan)
+    results["rmse"] = [float(v) for v in np.sqrt(mean_square)]
+    results["r2"] = [float(v) for v in r2]
+    results["names"] = model.label_names
+    return results
+
+
+def _class_metrics(predicted, targets, model):
+    n_classes = len(model.classes) if model.classes is not None else 2
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (targets, predicted), 1)
+    return {
+        "accuracy": float(np.mean(predicted == targets)),
+        "classes": model.classes,
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def _multilabel_metrics(predicted, labels, model):
+    truth = labels.astype(np.int64)
+    names = model.label_names or [f"label {j}" for j in range(truth.shape[1])]
+    tables = {}
+    for j, name in enumerate(names):
+        tables[name] = {
+            "true_negative": int(np.sum((truth[:, j] == 0) & (predicted[:, j] == 0))),
+            "false_positive": int(np.sum((truth[:, j] == 0) & (predicted[:, j] == 1))),
+            "false_negative": int(np.sum((truth[:, j] == 1) & (predicted[:, j] == 0))),
+            "true_positive": int(np.sum((truth[:, j] == 1) & (predicted[:, j] == 1))),
+        }
+    return {
+        "accuracy": float(np.mean(predicted == truth)),
+        "exact_match": float(np.mean(np.all(predicted == truth, axis=1))),
+        "per_label": tables,
+    }
+
+
+def format_results(results, model):
+    """The results as a short report for a terminal."""
+    sizes = "-".join(str(d) for d in model.network.sizes)
+    lines = [
+        f"model {results['model']} ({sizes}, {model.loss})",
+        f"data  {results['data']}",
+        f"loss  {results['loss']:.6g}",
+    ]
+    if "accuracy" in results:
+        lines.append(f"accuracy  {results['accuracy']:.4f}")
+    if "exact_match" in results:
+        lines.append(f"exact match  {results['exact_match']:.4f}")
+    if "confusion_matrix" in results:
+        labels = [str(c) for c in (results["classes"] or [0, 1])]
+        lines.append("confusion matrix (rows: true class, columns: predicted)")
+        lines += _table(labels, labels, results["confusion_matrix"])
+    if "per_label" in results:
+        names = list(results["per_label"])
+        header = ["true neg", "false pos", "false neg", "true pos"]
+        body = [list(t.values()) for t in results["per_label"].values()]
+        lines += _table(names, header, body)
+    if "rmse" in results:
+        names = results["names"] or [f"output {j}" for j in range(len(results["r2"]))]
+        body = [
+            [f"{r:.6g}", f"{q:.4f}"]
+            for r, q in zip(results["rmse"], results["r2"], strict=True)
+        ]
+        lines += _table(names, ["RMSE", "R²"], body)
+    return "\n".join(lines)
+
+
+def _table(row_names, column_names, body):
+    width = max(len(name) for name in row_names)
+    cells = [[str(value) for value in row] for row in body]
+    column_width = max(
+        [len(name) for name in column_names]
+        + [len(cell) for row in cells for cell in row]
+    )
+    lines = [
+        " " * width + "  " + "  ".join(n.rjust(column_width) for n in column_names)
+    ]
+    for name, row in zip(row_names, cells, strict=True):
+        lines.append(
+            name.ljust(width) + "  " + "  ".join(c.rjust(column_width) for c in row)
+        )
+    return lines
+
+
+def _fraction(value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 0.2
+    return value if 0.0 <= value < 1.0 else 0.2
