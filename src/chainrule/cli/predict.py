@@ -63,7 +63,7 @@ def add_parser(subparsers):
 def run(args):
     apply_threads(args.threads)
     model = open_model(args.model)
-    rows = read_feature_rows(args.data, model.n_features, args.label_column)
+    rows = read_feature_rows(args.data, model, args.label_column)
     header, table = prediction_table(model, rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -76,8 +76,12 @@ def run(args):
     return 0
 
 
-def read_feature_rows(spec, n_features, label_column=None):
+def read_feature_rows(spec, model, label_column=None):
     """The feature rows of a data file, shape (N, D_i), float64.
+
+    A CSV file may hold the model's features only, or the label columns
+    too: those of ``label_column`` when given, else the columns named like
+    the model's labels when the header has them, else the last ones.
 
     Raises
     ------
@@ -87,6 +91,7 @@ def read_feature_rows(spec, n_features, label_column=None):
     """
     from .train import _label_columns
 
+    n_features = model.n_features
     path = Path(spec)
     if not path.is_file():
         raise CommandError(f"{spec}: no such file")
@@ -99,12 +104,27 @@ def read_feature_rows(spec, n_features, label_column=None):
             "a .csv or .npz file"
         )
     n_columns = _csv_width(spec)
-    if n_columns == n_features and label_column is None:
-        return _features_only_csv(spec, n_features)
+    labels = _label_columns(label_column)
+    if labels is None:
+        if n_columns == n_features:
+            return _features_only_csv(spec, n_features)
+        n_labels = 1 if model.classes is not None else model.n_outputs
+        if n_columns != n_features + n_labels:
+            found = n_columns - n_labels if n_columns > n_features else n_columns
+            besides = (
+                f" besides {n_labels} label column(s)" if n_columns > n_features else ""
+            )
+            raise CommandError(
+                f"{spec}: {found} feature column(s){besides}, but the model "
+                f"takes {n_features} features"
+            )
+        labels = list(range(-n_labels, 0))
+        names = model.label_names
+        if names and set(names) <= set(_csv_header(spec)):
+            labels = list(names)
+        labels = labels[0] if len(labels) == 1 else labels
     try:
-        dataset = load_dataset(
-            spec, test_fraction=0.0, label_columns=_label_columns(label_column)
-        )
+        dataset = load_dataset(spec, test_fraction=0.0, label_columns=labels)
     except DataError as error:
         raise CommandError(str(error)) from None
     check_feature_count(spec, dataset.n_features, n_features)
@@ -209,6 +229,12 @@ def _csv_rows(spec):
         raise CommandError(f"{spec}: unreadable CSV ({error})") from None
     except OSError as error:
         raise CommandError(f"{spec}: cannot read the file ({error.strerror})") from None
+
+
+def _csv_header(spec):
+    for _, row in _csv_rows(spec):
+        return [cell.strip() for cell in row]
+    return []
 
 
 def _csv_width(spec):
