@@ -1,0 +1,553 @@
+"""How fast is one training step? chainrule against PyTorch, scikit-learn
+and the bare matrix products, side by side in one process.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/step.py                    # everything
+    .venv/bin/python benchmarks/step.py --sizes S,M --json out.json
+    .venv/bin/python benchmarks/step.py --quick            # a smoke run
+    make bench                                             # the same
+
+For each size (S, M, L) and loss (cross-entropy, least squares) it times,
+in float32 and with the same BLAS thread count for everyone:
+
+- chainrule-numpy: ``TrainingStep`` + the SGD update, what ``chainrule
+  train`` runs for each batch;
+- chainrule-numpy-gradient: ``TrainingStep`` alone (no update);
+- forward-backward: the public ``forward`` + loss + ``backward``, which
+  keep the full trace;
+- bare-products: the 11 matrix products of a step and nothing else;
+- chainrule-torch: chainrule's own backprop on PyTorch tensors (no
+  autograd) + chainrule's SGD update;
+- pytorch-eager: nn.Sequential, ``loss.backward()``, ``optim.SGD``;
+- scikit-learn: MLPClassifier / MLPRegressor, one ``partial_fit`` epoch
+  divided by its number of steps.
+
+The contenders run interleaved: in each round every contender runs one
+block of steps, in an order that rotates from round to round. Before each
+block the harness waits (up to ``--max-wait`` seconds) until other
+processes use less than ``--quiet-threshold`` cores, and it measures
+their use during the block; a block during which they used more is run
+again (up to ``--retries`` times) and the rejected blocks are counted.
+Each block starts with warm-up steps that are not timed. The reported
+time is the median step over all accepted blocks.
+
+Then, each in fresh subprocesses: the peak resident memory (ru_maxrss) of
+a training process at size L, for chainrule and for PyTorch
+(``benchmarks/memory.py``), and the wall time of the default ``chainrule
+train`` against the same recipe in PyTorch (``benchmarks/torch_recipe.py``),
+start-up included.
+
+It prints the medians, GFLOP/s (11 products' flops / median step time),
+the ratios the targets are stated in, and writes everything, including
+the machine's description and load, to JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from contenders import (
+    ALL_CONTENDERS,
+    LOSSES,
+    SIZES,
+    make_contenders,
+    make_problem,
+)
+from machine import CpuMeter, environment, load_average, wait_for_quiet
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# Steps per timed block, untimed warm-up steps per block, and rounds.
+BLOCKS = {
+    "S": {"steps": 200, "warm": 20, "rounds": 7},
+    "M": {"steps": 30, "warm": 3, "rounds": 7},
+    "L": {"steps": 3, "warm": 1, "rounds": 5},
+}
+
+# (numerator, denominator, {size: highest ratio that meets the target}).
+TARGETS = (
+    ("chainrule-numpy", "pytorch-eager", {"S": 0.45, "M": 0.95, "L": 1.08}),
+    ("chainrule-numpy", "bare-products", {"S": 1.4, "M": 1.15, "L": 1.04}),
+    ("chainrule-torch", "pytorch-eager", {"M": 1.0, "L": 1.0}),
+    ("chainrule-numpy", "scikit-learn", {"S": 0.5, "M": 0.5, "L": 0.75}),
+    ("forward-backward", "chainrule-numpy-gradient", {"S": 1.3, "M": 1.3, "L": 1.3}),
+)
+
+# Ratios printed besides the targets.
+EXTRA_RATIOS = (
+    ("chainrule-numpy", "chainrule-numpy-gradient"),
+    ("forward-backward", "chainrule-numpy"),
+    ("pytorch-eager", "bare-products"),
+    ("chainrule-torch", "chainrule-numpy"),
+)
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--sizes", default="S,M,L", help="default: S,M,L")
+    parser.add_argument(
+        "--losses",
+        default=",".join(LOSSES),
+        help="default: cross-entropy,least-squares",
+    )
+    parser.add_argument(
+        "--contenders",
+        default=",".join(ALL_CONTENDERS),
+        help="comma-separated subset (default: all)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="BLAS and PyTorch threads for everyone (default: usable CPUs)",
+    )
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply steps per block and rounds by this (default: 1)",
+    )
+    parser.add_argument(
+        "--quiet-threshold",
+        type=float,
+        default=0.15,
+        metavar="CORES",
+        help="other processes' CPU use, in cores, below which the machine "
+        "counts as quiet (default: 0.15)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="longest wait for a quiet machine before a block (default: 20)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="times a block disturbed by other processes is run again (default: 2)",
+    )
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the peak-RSS subprocesses"
+    )
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="skip the `chainrule train` against PyTorch wall-time runs",
+    )
+    parser.add_argument(
+        "--train-repeats",
+        type=int,
+        default=3,
+        help="runs of each training command (default: 3)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: S only, few steps, no subprocess measurements",
+    )
+    args = parser.parse_args(argv)
+    args.sizes = [size.strip().upper() for size in args.sizes.split(",")]
+    args.losses = [loss.strip() for loss in args.losses.split(",")]
+    args.contenders = [name.strip() for name in args.contenders.split(",")]
+    if args.quick:
+        args.sizes, args.scale = ["S"], 0.2
+        args.no_memory = args.no_train = True
+        args.max_wait = min(args.max_wait, 2.0)
+    for size in args.sizes:
+        if size not in SIZES:
+            parser.error(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
+    for loss in args.losses:
+        if loss not in LOSSES:
+            parser.error(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    return args
+
+
+def limit_threads(threads):
+    """The same thread count for NumPy's BLAS, SciPy's and PyTorch."""
+    from threadpoolctl import threadpool_limits
+
+    limiter = threadpool_limits(limits=threads, user_api="blas")
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    return limiter
+
+
+def peak_rates():
+    """GFLOP/s of one large float32 square product, NumPy and PyTorch."""
+    n = 2048
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty_like(a)
+    flops = 2.0 * n**3
+    rates = {}
+
+    def best(run, repeats=5):
+        run()
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        return flops / min(times) / 1e9
+
+    wait_for_quiet()
+    rates["numpy"] = round(best(lambda: np.matmul(a, b, out=out)), 1)
+    try:
+        import torch
+
+        ta, tb, tout = (torch.from_numpy(array) for array in (a, b, out))
+        wait_for_quiet()
+        rates["torch"] = round(best(lambda: torch.mm(ta, tb, out=tout)), 1)
+    except ImportError:
+        pass
+    return rates
+
+
+def run_block(contender, n_steps, n_warm, start):
+    """Time ``n_steps`` steps after ``n_warm`` untimed ones; seconds per step."""
+    per_call = contender.steps_per_call
+    n_calls = max(1, round(n_steps / per_call))
+    n_warm_calls = max(1, round(n_warm / per_call))
+    for index in range(start, start + n_warm_calls):
+        contender(index)
+    times = []
+    for index in range(start + n_warm_calls, start + n_warm_calls + n_calls):
+        started = time.perf_counter()
+        contender(index)
+        times.append((time.perf_counter() - started) / per_call)
+    contender.check()
+    return times
+
+
+def time_problem(problem, names, args, log):
+    """Interleaved blocks of every contender on one problem."""
+    contenders = make_contenders(problem, names)
+    plan = BLOCKS[problem.size]
+    n_steps = max(1, round(plan["steps"] * args.scale))
+    n_rounds = max(2, round(plan["rounds"] * min(args.scale * 2, 1.0)))
+    if args.quick:
+        n_rounds = 2
+    results = {
+        contender.name: {"times": [], "blocks": [], "rejected": 0}
+        for contender in contenders
+    }
+    meter = CpuMeter()
+    position = 0
+    for round_index in range(n_rounds):
+        # Rotate the order so no contender always follows the same one.
+        shift = round_index % len(contenders)
+        order = contenders[shift:] + contenders[:shift]
+        for contender in order:
+            record = results[contender.name]
+            for attempt in range(args.retries + 1):
+                quiet = wait_for_quiet(args.quiet_threshold, args.max_wait)
+                meter.start()
+                times = run_block(contender, n_steps, plan["warm"], position)
+                reading = meter.stop()
+                position += n_steps + plan["warm"]
+                block = {
+                    "median_ms": 1e3 * statistics.median(times),
+                    "others_cores": round(reading.others_cores, 3),
+                    "waited_s": quiet.waited_s,
+                    "quiet_before": quiet.quiet,
+                    "busiest_before": quiet.top,
+                }
+                disturbed = reading.others_cores >= args.quiet_threshold
+                if disturbed and attempt < args.retries:
+                    record["rejected"] += 1
+                    continue
+                block["accepted_while_disturbed"] = disturbed
+                record["times"].extend(times)
+                record["blocks"].append(block)
+                break
+        log(".", end="")
+    log("")
+    summary = {}
+    for contender in contenders:
+        record = results[contender.name]
+        times = np.array(record["times"])
+        median = float(np.median(times))
+        q1, q3 = (float(value) for value in np.percentile(times, [25, 75]))
+        summary[contender.name] = {
+            "description": contender.description,
+            "median_ms": round(1e3 * median, 5),
+            "q1_ms": round(1e3 * q1, 5),
+            "q3_ms": round(1e3 * q3, 5),
+            "n_steps": int(times.size),
+            "gflops": round(problem.flops / median / 1e9, 2),
+            "rejected_blocks": record["rejected"],
+            "blocks": record["blocks"],
+        }
+    return summary
+
+
+def ratios_for(size, contenders):
+    """The target ratios and a few more, from the medians of one problem."""
+    rows = []
+    for numerator, denominator, limits in TARGETS:
+        if numerator in contenders and denominator in contenders:
+            ratio = _ratio(contenders, numerator, denominator)
+            limit = limits.get(size)
+            rows.append(
+                {
+                    "ratio": f"{numerator} / {denominator}",
+                    "value": round(ratio, 3),
+                    "target": limit,
+                    "met": None if limit is None else bool(ratio <= limit),
+                }
+            )
+    for numerator, denominator in EXTRA_RATIOS:
+        if numerator in contenders and denominator in contenders:
+            ratio = _ratio(contenders, numerator, denominator)
+            rows.append(
+                {
+                    "ratio": f"{numerator} / {denominator}",
+                    "value": round(ratio, 3),
+                    "target": None,
+                    "met": None,
+                }
+            )
+    return rows
+
+
+def _ratio(contenders, numerator, denominator):
+    return contenders[numerator]["median_ms"] / contenders[denominator]["median_ms"]
+
+
+def print_problem(problem, contenders, ratios, log):
+    title = "-".join(map(str, problem.sizes))
+    log(f"\n{problem.size} {title}, batch {problem.batch}, {problem.loss}")
+    log(f"  {'contender':<26} {'median ms':>10} {'IQR ms':>17} {'GFLOP/s':>8}")
+    for name, entry in contenders.items():
+        spread = f"{entry['q1_ms']:.3f}–{entry['q3_ms']:.3f}"
+        rejected = entry["rejected_blocks"]
+        note = f"  ({rejected} blocks rerun)" if rejected else ""
+        log(
+            f"  {name:<26} {entry['median_ms']:>10.3f} {spread:>17} "
+            f"{entry['gflops']:>8.1f}{note}"
+        )
+    for row in ratios:
+        if row["target"] is None:
+            verdict = ""
+        else:
+            verdict = f"  target ≤ {row['target']}: " + (
+                "met" if row["met"] else "NOT met"
+            )
+        log(f"  {row['ratio']:<50} {row['value']:>6.3f}{verdict}")
+
+
+def run_child(command, log, args):
+    """Run a command after a quiet wait; wall time, others' CPU, output."""
+    quiet = wait_for_quiet(args.quiet_threshold, args.max_wait)
+    meter = CpuMeter()
+    meter.start()
+    started = time.perf_counter()
+    completed = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - started
+    reading = meter.stop()
+    if completed.returncode != 0:
+        log(completed.stdout + completed.stderr)
+        raise RuntimeError(f"{' '.join(map(str, command))} failed")
+    # The child's own CPU counts as ours (it was waited for), so what
+    # remains is other processes'.
+    return {
+        "wall_s": round(wall, 3),
+        "others_cores": round(reading.others_cores, 3),
+        "quiet_before": quiet.quiet,
+        "stdout": completed.stdout,
+    }
+
+
+def measure_memory(args, log):
+    """Peak RSS of an L-size training process, chainrule and PyTorch."""
+    results = {}
+    for library in ("chainrule", "pytorch"):
+        runs = []
+        for _ in range(2):
+            command = [
+                sys.executable,
+                str(HERE / "memory.py"),
+                library,
+                "--threads",
+                str(args.threads),
+            ]
+            child = run_child(command, log, args)
+            report = json.loads(child["stdout"].strip().splitlines()[-1])
+            report["others_cores"] = child["others_cores"]
+            runs.append(report)
+        results[library] = {
+            "peak_rss_mib": min(run["peak_rss_mib"] for run in runs),
+            "runs": runs,
+        }
+    ratio = results["chainrule"]["peak_rss_mib"] / results["pytorch"]["peak_rss_mib"]
+    results["ratio"] = round(ratio, 3)
+    results["target"] = 0.5
+    results["met"] = bool(ratio <= 0.5)
+    return results
+
+
+def measure_train(args, log):
+    """Wall time of the default `chainrule train` and the PyTorch recipe."""
+    chainrule = str(Path(sys.executable).with_name("chainrule"))
+    runs = {"chainrule train": [], "pytorch recipe": []}
+    with tempfile.TemporaryDirectory(prefix="chainrule-bench-") as folder:
+        # One untimed run of each fills the data cache and the file cache.
+        commands = {
+            "chainrule train": lambda out: [chainrule, "train", "--out", out],
+            "pytorch recipe": lambda out: [
+                sys.executable,
+                str(HERE / "torch_recipe.py"),
+                "--out",
+                out,
+            ],
+        }
+        for index in range(args.train_repeats + 1):
+            for name, command in commands.items():
+                out = str(Path(folder) / f"{name.split()[0]}-{index}")
+                child = run_child(command(out), log, args)
+                if index > 0:
+                    child.pop("stdout")
+                    runs[name].append(child)
+                log(".", end="")
+    log("")
+    results = {}
+    for name, entries in runs.items():
+        results[name] = {
+            "median_wall_s": round(statistics.median(e["wall_s"] for e in entries), 3),
+            "runs": entries,
+        }
+    ratio = (
+        results["chainrule train"]["median_wall_s"]
+        / results["pytorch recipe"]["median_wall_s"]
+    )
+    results["ratio"] = round(ratio, 3)
+    results["met"] = bool(ratio < 1.0)
+    return results
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    started = time.perf_counter()
+
+    def log(text="", end="\n"):
+        print(text, end=end, flush=True)
+
+    limit_threads(args.threads)
+    load_at_start = load_average()
+    log(f"threads: {args.threads}; load average at start: {load_at_start}")
+    peak = peak_rates()
+    log(f"peak float32 GFLOP/s, 2048³ product: {peak}")
+
+    results = []
+    for size in args.sizes:
+        for loss in args.losses:
+            problem = make_problem(size, loss)
+            log(f"timing {size} {loss} ", end="")
+            contenders = time_problem(problem, args.contenders, args, log)
+            ratios = ratios_for(size, contenders)
+            print_problem(problem, contenders, ratios, log)
+            results.append(
+                {
+                    "size": size,
+                    "loss": loss,
+                    "sizes": problem.sizes,
+                    "batch": problem.batch,
+                    "flops_per_step": problem.flops,
+                    "contenders": contenders,
+                    "ratios": ratios,
+                }
+            )
+
+    memory = train_runs = None
+    if not args.no_memory:
+        log("\npeak RSS of an L-size training process (2 runs each)")
+        memory = measure_memory(args, log)
+        for library in ("chainrule", "pytorch"):
+            log(f"  {library:<10} {memory[library]['peak_rss_mib']:8.1f} MiB")
+        verdict = "met" if memory["met"] else "NOT met"
+        log(f"  chainrule / pytorch {memory['ratio']:.3f}  target ≤ 0.5: {verdict}")
+    if not args.no_train:
+        log("\nwall time of the default training run, start-up included ", end="")
+        train_runs = measure_train(args, log)
+        for name in ("chainrule train", "pytorch recipe"):
+            log(f"  {name:<16} {train_runs[name]['median_wall_s']:7.2f} s (median)")
+        verdict = "met" if train_runs["met"] else "NOT met"
+        log(f"  chainrule / pytorch {train_runs['ratio']:.3f}  target < 1: {verdict}")
+
+    report = {
+        "command": " ".join(sys.argv),
+        "environment": environment(),
+        "threads": args.threads,
+        "settings": {
+            "quiet_threshold_cores": args.quiet_threshold,
+            "max_wait_s": args.max_wait,
+            "retries": args.retries,
+            "scale": args.scale,
+            "blocks": BLOCKS,
+        },
+        "load_average": {"start": load_at_start, "end": load_average()},
+        "peak_gflops": peak,
+        "results": results,
+        "memory": memory,
+        "train": train_runs,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    report["disturbance"] = disturbance_summary(results)
+    log(
+        "\nother processes' CPU during accepted blocks: median "
+        f"{report['disturbance']['median_cores']:.3f} cores, max "
+        f"{report['disturbance']['max_cores']:.3f}; "
+        f"{report['disturbance']['rejected_blocks']} blocks rerun; "
+        f"load average at end {report['load_average']['end']}; "
+        f"{report['seconds']:.0f} s in all"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+        log(f"wrote {args.json}")
+    return 0
+
+
+def disturbance_summary(results):
+    cores, rejected, disturbed = [], 0, 0
+    for result in results:
+        for entry in result["contenders"].values():
+            rejected += entry["rejected_blocks"]
+            for block in entry["blocks"]:
+                cores.append(block["others_cores"])
+                disturbed += block["accepted_while_disturbed"]
+    return {
+        "median_cores": float(np.median(cores)) if cores else 0.0,
+        "max_cores": float(np.max(cores)) if cores else 0.0,
+        "rejected_blocks": rejected,
+        "accepted_while_disturbed": disturbed,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
