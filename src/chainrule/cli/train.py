@@ -62,7 +62,8 @@ LOSS_FOR_TASK = {
 }
 
 # The options that define a run: a checkpoint keeps them, and --resume
-# restores them (only --epochs and --checkpoint-every may change).
+# restores them. --epochs may be raised to train longer, --lr lowered to
+# continue past a divergence, and --checkpoint-every changed.
 RUN_OPTIONS = (
     "data",
     "label_column",
@@ -92,7 +93,7 @@ RUN_OPTIONS = (
     "early_stopping",
     "checkpoint_every",
 )
-CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every")
+CHANGEABLE_ON_RESUME = ("epochs", "checkpoint_every", "lr")
 _DEFAULTS = {}
 CHECKPOINT = "checkpoint.npz"
 
@@ -300,7 +301,8 @@ def add_parser(subparsers):
         type=Path,
         metavar="DIR",
         help="continue the run whose checkpoint is in DIR, with its options "
-        "(--epochs may be raised to train longer)",
+        "(--epochs may be raised to train longer, --lr lowered after a "
+        "divergence)",
     )
 
     output = parser.add_argument_group("output")
@@ -315,7 +317,10 @@ def add_parser(subparsers):
     )
     add_threads_option(output)
     parser.set_defaults(handler=run)
-    _DEFAULTS.update({name: parser.get_default(name) for name in RUN_OPTIONS})
+    # What each option holds when it is not given (parse_args resolves
+    # options that share a destination, such as --no-standardize).
+    defaults = vars(parser.parse_args([]))
+    _DEFAULTS.update({name: defaults[name] for name in RUN_OPTIONS})
     return parser
 
 
@@ -369,6 +374,17 @@ def run(args):
     else:
         _check_resumed_data(args.resume, resumed, sizes, data_fingerprint, args.epochs)
         network, optimizer, state = resumed.network, resumed.optimizer, resumed.state
+        saved_lr = resumed.config["options"]["lr"]
+        if args.lr != saved_lr:
+            # Momentum built up at the old rate (typically before a
+            # divergence) would carry on at the new one: start it afresh.
+            optimizer = build_optimizer(args)
+            print(
+                f"chainrule train: note: the learning rate changes from "
+                f"{saved_lr} to {args.lr}; the optimizer's running state "
+                "(momentum, Adam's averages) starts afresh",
+                file=sys.stderr,
+            )
     schedule = build_schedule(args)
     early_stopping = EarlyStopping(args.early_stopping) if args.early_stopping else None
     say = _printer(args.quiet)
@@ -563,9 +579,10 @@ class _Checkpoints:
     def after_failure(self):
         """Clean up after a failed run; return a note on the checkpoint."""
         if self.path.exists():
+            when = "" if self.last_epoch is None else f" (epoch {self.last_epoch})"
             return (
-                f"; the last good checkpoint is {self.path} (resume with "
-                f"--resume {self.out})"
+                f"; the last good checkpoint{when} is kept in {self.path}: "
+                f"continue from it with --resume {self.out} --lr SMALLER"
             )
         if self.created:
             shutil.rmtree(self.out, ignore_errors=True)
@@ -630,7 +647,8 @@ def _open_resume(args):
             raise UsageError(
                 f"{flag} {_shown_option(given)} differs from the run being "
                 f"resumed ({_shown_option(saved[name])}); a resumed run keeps "
-                "its options (only --epochs and --checkpoint-every may change)"
+                "its options (only --epochs, --lr and --checkpoint-every may "
+                "change)"
             )
         setattr(args, name, saved[name])
     return checkpoint

@@ -330,6 +330,8 @@ def train(
             seconds=0.0,
         )
         record.train_loss, record.train_accuracy = evaluate(network, x, y, loss)
+        if not math.isfinite(record.train_loss):
+            raise _divergence(network, step, epoch, n_steps - 1, "training loss", x)
         if x_test is not None:
             record.test_loss, record.test_accuracy = evaluate(
                 network, x_test, y_test, loss
@@ -429,10 +431,12 @@ def _resume(state, rng, n_steps, epochs, early_stopping):
     return state.epoch, state.step, state.running_total, list(state.history)
 
 
-def _divergence(network, step, epoch, index, what):
+def _divergence(network, step, epoch, index, what, x=None):
     xp = network.xp
     layer = None
-    for k in range(len(network.omega)):
+    if x is not None:
+        layer = _first_overflowing_layer(network, x)
+    for k in range(len(network.omega) if layer is None else 0):
         finite_params = xp.all(xp.isfinite(network.omega[k])) and xp.all(
             xp.isfinite(network.beta[k])
         )
@@ -449,6 +453,22 @@ def _divergence(network, step, epoch, index, what):
         "smaller learning rate"
     )
     return DivergenceError(message, epoch + 1, index + 1, layer)
+
+
+def _first_overflowing_layer(network, x, chunk=4096):
+    """The first k whose pre-activations f_k are not finite on x, or None."""
+    xp = network.xp
+    last = network.n_hidden_layers
+    first = None
+    for start in range(0, x.shape[1], chunk):
+        h = x[:, start : start + chunk]
+        for k in range(last + 1 if first is None else first):
+            f = network.beta[k] + network.omega[k] @ h
+            if not bool(xp.all(xp.isfinite(f))):
+                first = k
+                break
+            h = xp.maximum(f, 0) if k < last else f
+    return first
 
 
 def _check_targets(x, y, loss, network, part="training"):
