@@ -147,9 +147,9 @@ class SGD:
             if self.dampened:
                 g *= 1.0 - mu
             scratch += g
+            scratch *= alpha
         else:
-            np.copyto(scratch, v)
-        scratch *= alpha
+            np.multiply(v, alpha, out=scratch)
         theta -= scratch
 
     def _portable_step(self, theta, g, alpha):
