@@ -270,6 +270,12 @@ def read_arrays(path, kind):
         For a missing, unreadable, truncated or corrupted file.
     """
     try:
+        with open(path, "rb") as handle:
+            signature = handle.read(4)
+        if signature not in (b"PK\x03\x04", b"PK\x05\x06"):
+            # np.load would take any other file for a pickle and say so.
+            shown = "it is empty" if not signature else "no zip signature"
+            raise zipfile.BadZipFile(f"{shown}; expected an .npz archive")
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except FileNotFoundError:
