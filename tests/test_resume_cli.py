@@ -163,6 +163,7 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_matches(tmp_path, reference):
     _assert_same_model(folder, reference)
 
 
+@pytest.mark.slow
 def test_same_seed_same_bits_and_seed_recorded(tmp_path, reference):
     again = tmp_path / "again"
     done = _run(*RUN, "--quiet", "--out", str(again))
