@@ -225,14 +225,19 @@ def mpi():
     return _mpi_setup()
 
 
-def _start_job(mpi, n_ranks, args, with_mpi4py=True):
-    """Start one MPI job in its own namespace and process group."""
+def _start_job(mpi, n_ranks, args, with_mpi4py=True, program=None):
+    """Start one MPI job in its own namespace and process group.
+
+    ``program`` is what each rank's Python runs: by default the training
+    job script, or e.g. ``["-m", "chainrule"]`` for the command line.
+    """
     mpiexec, prefix, ip, open_mpi = mpi
     launcher = [mpiexec, "-n", str(n_ranks)]
     if open_mpi:
         launcher += ["--oversubscribe", "--bind-to", "none"]
     python = [sys.executable] + (["-m", "mpi4py"] if with_mpi4py else [])
-    job = [*launcher, *python, str(JOBS / "train_job.py"), *map(str, args)]
+    program = program or [str(JOBS / "train_job.py")]
+    job = [*launcher, *python, *program, *map(str, args)]
     script = f'"{ip}" link set lo up && exec "$@"'
     env = dict(os.environ)
     env.update(
@@ -347,3 +352,44 @@ def test_a_failing_rank_ends_the_job_within_seconds(
     assert elapsed <= FAILURE_DEADLINE_S, output
     assert expected.lower() in output.lower(), output
     assert not (tmp_path / "result-3.npz").exists()
+
+
+@pytest.mark.slow
+def test_the_train_command_runs_data_parallel(mpi, tmp_path):
+    """``mpiexec -n 2 python -m mpi4py -m chainrule train`` matches P = 1."""
+    common = [
+        "train",
+        "--data",
+        "iris",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "16",
+        "--dtype",
+        "float64",
+        "--threads",
+        "1",
+    ]
+    jobs = {
+        p: _start_job(
+            mpi,
+            p,
+            [*common, "--out", tmp_path / f"p{p}"],
+            program=["-m", "chainrule"],
+        )
+        for p in (1, 2)
+    }
+    outputs = {}
+    for p, (process, started) in jobs.items():
+        status, output, _ = _finish_job(process, started)
+        assert status == 0, f"the train command with P = {p} failed:\n{output}"
+        outputs[p] = output
+    # Only rank 0 prints: one summary line per job.
+    assert outputs[2].count("done in") == 1
+    assert "data-parallel over 2 processes" in outputs[2]
+    with np.load(tmp_path / "p1" / "model.npz") as one:
+        with np.load(tmp_path / "p2" / "model.npz") as two:
+            for name in one.files:
+                if name.startswith(("omega_", "beta_")):
+                    difference = _relative_difference(one[name], two[name])
+                    assert difference <= 1e-12, name

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .. import __version__
 from .errors import CommandError, UsageError
@@ -68,8 +69,13 @@ def main(argv=None):
         parser.print_help()
         return 2
     install_excepthook()
+    warnings.formatwarning = _one_line_warning
     status, message = _run(args)
     return abort_on_failure(status, message)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):
+    return f"chainrule: warning: {message}\n"
 
 
 def _run(args):
