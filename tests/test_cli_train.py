@@ -236,3 +236,30 @@ def test_default_recipe_learns_mnist1d(tmp_path, capsys, monkeypatch):
     assert len(metrics["history"]) == 50
     assert metrics["test_accuracy"] >= 0.61
     assert metrics["train_accuracy"] > 0.95
+
+
+def test_diagnostics_flag_records_gradient_flow(tmp_path, capsys):
+    out = tmp_path / "diagnostics"
+    status, stdout, stderr = run_cli(
+        [
+            "train",
+            "--data",
+            "iris",
+            "--epochs",
+            "2",
+            "--diagnostics",
+            "--hidden",
+            "8,8",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
+    assert status == 0, stderr
+    assert (out / "gradient_flow.png").read_bytes()[:4] == b"\x89PNG"
+    assert "gradient_flow.png" in stdout
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    flow = history[-1]["gradient_flow"]
+    # One gradient norm per weight matrix Ω_0, Ω_1, Ω_2.
+    assert len(flow["grad_omega_norm"]) == 3
+    assert all(value > 0 for value in flow["grad_omega_norm"])
