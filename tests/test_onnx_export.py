@@ -101,6 +101,80 @@ def test_binary_cross_entropy_gets_sigmoid_probabilities():
     )
 
 
+def test_regression_with_standardized_targets_gives_the_targets_units():
+    # A regression model trained on standardized targets: the network's
+    # f_K is in standard units, Model.output maps it back as
+    # f_K · std + mean, and so must the graph.
+    network = make_network([4, 8, 2], np.float64)
+    rng = np.random.default_rng(6)
+    model = Model(
+        network=network,
+        loss="least-squares",
+        task="regression",
+        input_mean=rng.normal(5.0, 1.0, 4),
+        input_std=rng.uniform(0.5, 2.0, 4),
+        target_mean=np.array([150.0, -20.0]),
+        target_std=np.array([75.0, 3.0]),
+    )
+    rows = rng.normal(5.0, 1.0, size=(30, 4))
+    proto = to_onnx(model)
+    assert operators(proto)[-2:] == ["Mul", "Add"]
+    outputs = run_graph(proto, rows)
+    # Float64 throughout: rounding only (1e-12 relative, 1e-9 absolute
+    # for outputs of size ~100).
+    np.testing.assert_allclose(
+        outputs["output"], model.output(rows), rtol=1e-12, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        outputs["output"], model.predict(rows), rtol=1e-12, atol=1e-9
+    )
+    properties = {entry.key: entry.value for entry in proto.metadata_props}
+    assert properties["chainrule.targets_standardized"] == "true"
+
+
+def test_export_command_on_a_trained_regression_model(tmp_path, capsys):
+    # diabetes: `chainrule train` standardizes the targets (mean ~152).
+    run_dir = tmp_path / "run"
+    arguments = ["train", "--data", "diabetes", "--hidden", "8", "--epochs", "2"]
+    assert main([*arguments, "--quiet", "--out", str(run_dir)]) == 0
+    model = load(run_dir / "model.npz")
+    assert model.target_mean is not None
+
+    target = tmp_path / "diabetes.onnx"
+    assert main(["export", str(run_dir / "model.npz"), "-o", str(target)]) == 0
+    assert "in the targets' units" in capsys.readouterr().out
+
+    from sklearn.datasets import load_diabetes
+
+    rows = load_diabetes().data.astype(np.float32)
+    outputs = run_graph(onnx.load(str(target)), rows)
+    # Float32 graph against chainrule's float64 statistics: float32
+    # rounding of values ~100 (1e-5 relative, 1e-3 absolute).
+    np.testing.assert_allclose(
+        outputs["output"], model.predict(rows), rtol=1e-5, atol=1e-3
+    )
+    assert abs(float(outputs["output"].mean()) - 152.0) < 50.0
+
+
+@pytest.mark.parametrize("opset", [13, 17, onnx.defs.onnx_opset_version()])
+def test_every_accepted_opset_loads_in_onnxruntime(opset):
+    network = make_network([3, 4, 2], np.float64)
+    proto = to_onnx(network, opset=opset)
+    rows = np.random.default_rng(7).normal(size=(5, 3))
+    np.testing.assert_allclose(
+        run_graph(proto, rows)["output"],
+        network.predict(rows.T).T,
+        rtol=1e-12,
+        atol=1e-12,
+    )
+
+
+def test_opset_newer_than_onnx_knows_is_refused():
+    newest = onnx.defs.onnx_opset_version()
+    with pytest.raises(ValueError, match=f"from 13 to {newest}"):
+        to_onnx(make_network([2, 2], np.float64), opset=newest + 1)
+
+
 def test_graph_takes_any_batch_size():
     network = make_network([4, 5, 2], np.float32)
     proto = to_onnx(network)
@@ -179,6 +253,31 @@ def test_export_command_errors_are_one_line(tmp_path, capsys):
     assert "does not exist" in errors[2]
     assert "13 or later" in errors[3]
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_export_command_refuses_unknown_opset_and_folder_output(tmp_path, capsys):
+    network = make_network([2, 3, 1], np.float32)
+    model_path = tmp_path / "model.npz"
+    save(model_path, Model(network=network, loss="least-squares", task="regression"))
+    folder = tmp_path / "d.onnx"
+    folder.mkdir()
+
+    target = tmp_path / "x.onnx"
+    assert main(["export", str(model_path), "-o", str(target), "--opset", "99"]) == 2
+    assert main(["export", str(model_path), "-o", str(folder)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2
+    newest = onnx.defs.onnx_opset_version()
+    assert f"from 13 to {newest}" in errors[0]
+    assert "got 99" in errors[0]
+    assert "is a folder" in errors[1] or "that is a folder" in errors[1]
+    assert not target.exists()
+
+
+def test_export_help_has_no_markup(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "``" not in capsys.readouterr().out
 
 
 def test_export_command_without_onnx_says_how_to_install(tmp_path, capsys, monkeypatch):

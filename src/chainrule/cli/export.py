@@ -1,9 +1,11 @@
-"""``chainrule export``: write a model file as an ONNX graph.
+"""chainrule export: write a model file as an ONNX graph.
 
 The graph computes what the model file computes: the input
 standardization (when the model has it), one Gemm per layer and a Relu
-between layers, then the raw output and, for classifiers, probabilities.
-Any ONNX runtime can then serve the model without chainrule.
+between layers, the mapping back to the targets' units (when a
+regression model was trained on standardized targets), then the output
+and, for classifiers, probabilities. Any ONNX runtime can then serve the
+model without chainrule.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ import importlib.util
 from pathlib import Path
 
 from ..arrays import dtype_name
-from ..interchange.onnx import DEFAULT_OPSET, INSTALL_HINT, save_onnx
+from ..interchange.onnx import (
+    DEFAULT_OPSET,
+    INSTALL_HINT,
+    MIN_OPSET,
+    save_onnx,
+    supported_opsets,
+)
 from ..model_file import ModelFileError, load
 from .errors import CommandError, UsageError
 
@@ -39,7 +47,10 @@ def add_parser(subparsers):
         type=int,
         default=DEFAULT_OPSET,
         metavar="N",
-        help=f"ONNX operator set version, 13 or later (default: {DEFAULT_OPSET})",
+        help=(
+            f"ONNX operator set version, from {MIN_OPSET} to the newest the "
+            f"installed onnx package knows (default: {DEFAULT_OPSET})"
+        ),
     )
     parser.set_defaults(handler=run)
     return parser
@@ -51,14 +62,25 @@ def run(args):
             f"-o {args.output}: the output must end in .onnx (the only export "
             "format of this command)"
         )
-    if args.opset < 13:
-        raise UsageError(f"--opset must be 13 or later, got {args.opset}")
+    if args.opset < MIN_OPSET:
+        raise UsageError(f"--opset must be {MIN_OPSET} or later, got {args.opset}")
     if not args.output.parent.is_dir():
         raise UsageError(
             f"-o {args.output}: the folder {args.output.parent} does not exist"
         )
+    if args.output.is_dir():
+        raise UsageError(
+            f"-o {args.output}: that is a folder; give a file name such as "
+            f"{args.output / 'model.onnx'}"
+        )
     if importlib.util.find_spec("onnx") is None:
         raise CommandError(f"ONNX export needs the onnx package: {INSTALL_HINT}")
+    opsets = supported_opsets()
+    if args.opset not in opsets:
+        raise UsageError(
+            f"--opset must be from {opsets.start} to {opsets.stop - 1} (the "
+            f"newest the installed onnx package knows), got {args.opset}"
+        )
     try:
         model = load(args.model)
     except ModelFileError as error:
@@ -67,6 +89,8 @@ def run(args):
     save_onnx(model, args.output, opset=args.opset)
 
     outputs = "output" if model.loss == "least-squares" else "output, probabilities"
+    if model.target_mean is not None:
+        outputs += " (in the targets' units)"
     standardization = (
         "with input standardization"
         if model.input_mean is not None

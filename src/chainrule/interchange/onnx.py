@@ -11,11 +11,14 @@ which is the book's f_k = β_k + Ω_k h_k with examples as rows, and a
 When the model file standardized its inputs, the graph starts with
 ``Sub`` (the training mean) and ``Div`` (the training standard
 deviation), as ``Model.output`` does, so that the exported graph takes
-raw features.
+raw features. When the model was trained on standardized regression
+targets, the graph ends with ``Mul`` (the targets' standard deviation)
+and ``Add`` (their mean), f_K · std + mean, again as ``Model.output``
+does, so that ``output`` is in the targets' own units.
 
 | output | when | content |
 | --- | --- | --- |
-| ``output`` | always | f_K, shape (N, D_o) |
+| ``output`` | always | f_K, shape (N, D_o), in the targets' units |
 | ``probabilities`` | cross-entropy | ``Softmax`` of f_K over classes |
 | ``probabilities`` | binary cross-entropy | ``Sigmoid`` of f_K |
 
@@ -36,12 +39,13 @@ from ..atomic import atomic_write
 from ..model_file import Model
 from ..network import Network
 
-__all__ = ["DEFAULT_OPSET", "save_onnx", "to_onnx"]
+__all__ = ["DEFAULT_OPSET", "check_opset", "save_onnx", "supported_opsets", "to_onnx"]
 
-# Opset 17 and IR version 8 (ONNX 1.12, 2022): every node used here has
-# had its current form since opset 13-14, and runtimes from 2022 on read
-# them.
+# Opset 17 and IR version 8 (ONNX 1.12, 2022) by default: every node used
+# here has had its current form since opset 13-14, and runtimes from 2022
+# on read them.
 DEFAULT_OPSET = 17
+MIN_OPSET = 13
 IR_VERSION = 8
 
 INSTALL_HINT = "pip install onnx (or pip install 'chainrule[onnx]')"
@@ -66,7 +70,8 @@ def to_onnx(model, opset=DEFAULT_OPSET):
         A ``Model`` brings its input standardization, loss and classes; a
         bare ``Network`` gives a graph with the ``output`` f_K alone.
     opset : int, default 17
-        The ONNX operator set version (13 or later).
+        The ONNX operator set version: 13 up to the newest one the
+        installed ``onnx`` package knows (``onnx.defs.onnx_opset_version()``).
 
     Returns
     -------
@@ -83,8 +88,7 @@ def to_onnx(model, opset=DEFAULT_OPSET):
         raise TypeError(
             f"expected a chainrule Model or Network, got {type(model).__name__}"
         )
-    if int(opset) < 13:
-        raise ValueError(f"opset must be 13 or later, got {opset}")
+    check_opset(opset)
     network = model.network
     dtype = to_numpy(network.parameters).dtype
     element_types = {np.dtype(np.float32): TensorProto.FLOAT}
@@ -111,16 +115,28 @@ def to_onnx(model, opset=DEFAULT_OPSET):
 
     # f_k = h_k Ω_kᵀ + β_k for each layer; h_{k+1} = ReLU(f_k) between them.
     last = network.n_hidden_layers
+    targets_standardized = model.target_mean is not None
     for k in range(last + 1):
         omega = constant(f"omega_{k}", to_numpy(network.omega[k]))
         beta = constant(f"beta_{k}", to_numpy(network.beta[k])[:, 0])
-        f = "output" if k == last else f"f_{k}"
+        f = f"f_{k}"
+        if k == last and not targets_standardized:
+            f = "output"
         nodes.append(
             helper.make_node("Gemm", [h, omega, beta], [f], name=f"layer_{k}", transB=1)
         )
         if k < last:
             h = f"h_{k + 1}"
             nodes.append(helper.make_node("Relu", [f], [h], name=f"relu_{k + 1}"))
+
+    # Back to the targets' units: output = f_K · std + mean.
+    if targets_standardized:
+        scale = constant("target_std", model.target_std)
+        shift = constant("target_mean", model.target_mean)
+        nodes.append(helper.make_node("Mul", [f, scale], ["scaled"], name="unscale"))
+        nodes.append(
+            helper.make_node("Add", ["scaled", shift], ["output"], name="uncenter")
+        )
 
     n_outputs = network.sizes[-1]
     outputs = [helper.make_tensor_value_info("output", element_type, ["N", n_outputs])]
@@ -154,18 +170,46 @@ def to_onnx(model, opset=DEFAULT_OPSET):
             "f_k = β_k + Ω_k h_k, h_{k+1} = ReLU(f_k)."
         ),
     )
-    proto.ir_version = IR_VERSION
+    # IR version 8 unless the opset needs a newer one (opset 19 on).
+    proto.ir_version = max(
+        IR_VERSION, helper.find_min_ir_version_for(list(proto.opset_import))
+    )
     metadata = {
         "chainrule.sizes": json.dumps(network.sizes),
         "chainrule.loss": model.loss,
         "chainrule.task": model.task,
         "chainrule.standardized": json.dumps(model.input_mean is not None),
+        "chainrule.targets_standardized": json.dumps(targets_standardized),
     }
     if model.classes is not None:
         metadata["chainrule.classes"] = json.dumps(_plain(model.classes))
     helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def supported_opsets():
+    """The operator set versions export accepts, as a ``range``.
+
+    From 13 (the oldest in which every node used here has its current
+    form) to the newest the installed ``onnx`` package knows: a graph
+    with a newer version would not pass ``onnx.checker`` nor load in a
+    runtime.
+    """
+    onnx = _import_onnx()
+    return range(MIN_OPSET, onnx.defs.onnx_opset_version() + 1)
+
+
+def check_opset(opset):
+    """Raise ``ValueError`` unless ``opset`` is in ``supported_opsets()``."""
+    opsets = supported_opsets()
+    if isinstance(opset, bool) or not isinstance(opset, int | np.integer):
+        raise TypeError(f"opset must be an int, got {type(opset).__name__}")
+    if int(opset) not in opsets:
+        raise ValueError(
+            f"opset must be from {opsets.start} to {opsets.stop - 1} (the newest "
+            f"the installed onnx package knows), got {opset}"
+        )
 
 
 def save_onnx(model, path, opset=DEFAULT_OPSET):
