@@ -906,7 +906,7 @@ def write_outputs(out, model, metrics, history):
     try:
         out.mkdir(parents=True, exist_ok=True)
         save(out / "model.npz", model)
-        write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        write_text(out / "metrics.json", metrics_json(metrics))
         plot_curves(history, out / "curves.png", title=metrics["config"]["data"])
         if any("gradient_flow" in record.extra for record in history):
             plot_gradient_flow(history, out / "gradient_flow.png")
@@ -914,6 +914,29 @@ def write_outputs(out, model, metrics, history):
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
+
+
+def metrics_json(metrics):
+    """``metrics`` as JSON text; a non-finite number is written as null.
+
+    JSON has no NaN or infinity: ``json.dumps`` would write the
+    JavaScript words ``NaN`` and ``Infinity``, which strict readers
+    refuse. Training stops on a non-finite loss, so only an optional
+    figure (a diagnostic ratio, say) can be one.
+    """
+    return json.dumps(_finite_or_null(metrics), indent=2, allow_nan=False) + "\n"
+
+
+def _finite_or_null(value):
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def _resolve_defaults(args):

@@ -224,8 +224,11 @@ def train(
     Raises
     ------
     DivergenceError
-        When the loss or a parameter stops being finite; the message names
-        the epoch, step and first layer affected.
+        When a batch loss or a parameter stops being finite, or the loss
+        evaluated at an epoch's end on the training, validation or test
+        set does; the message names the epoch, step and first layer
+        affected. It is raised before ``on_epoch_end``, so a checkpoint
+        written there is the last good one.
     TrainingInterruptedError
         When ``stop_requested`` asked to stop; it carries the state to
         resume from.
@@ -332,14 +335,22 @@ def train(
         record.train_loss, record.train_accuracy = evaluate(network, x, y, loss)
         if not math.isfinite(record.train_loss):
             raise _divergence(network, step, epoch, n_steps - 1, "training loss", x)
-        if x_test is not None:
-            record.test_loss, record.test_accuracy = evaluate(
-                network, x_test, y_test, loss
-            )
         if has_validation:
             record.validation_loss, record.validation_accuracy = evaluate(
                 network, x_validation, y_validation, loss
             )
+            if not math.isfinite(record.validation_loss):
+                raise _divergence(
+                    network, step, epoch, n_steps - 1, "validation loss", x_validation
+                )
+        if x_test is not None:
+            record.test_loss, record.test_accuracy = evaluate(
+                network, x_test, y_test, loss
+            )
+            if not math.isfinite(record.test_loss):
+                raise _divergence(
+                    network, step, epoch, n_steps - 1, "test loss", x_test
+                )
         if monitor is not None:
             record.extra.update(monitor.end_epoch(epoch))
         stopping = False
@@ -446,11 +457,24 @@ def _divergence(network, step, epoch, index, what, x=None):
         if not (bool(finite_params) and bool(finite_grads)):
             layer = k
             break
-    where = f"layer {layer}" if layer is not None else "the loss"
+    if layer is not None:
+        where = f"layer {layer}"
+    elif x is not None:
+        # Every f_k is finite on x, so the loss itself overflowed: the
+        # output layer's f_K is too far from the targets for the dtype.
+        layer = network.n_hidden_layers
+        where = f"layer {layer}, whose output f_{layer} is finite but its loss is not"
+    else:
+        where = "the loss"
+    hint = "try a smaller learning rate"
+    if what in ("validation loss", "test loss"):
+        hint += (
+            f", and check that the {what.split()[0]} inputs lie in the "
+            "training inputs' range"
+        )
     message = (
         f"training diverged at epoch {epoch + 1}, step {index + 1}: the "
-        f"{what} became non-finite (first affected: {where}); try a "
-        "smaller learning rate"
+        f"{what} became non-finite (first affected: {where}); {hint}"
     )
     return DivergenceError(message, epoch + 1, index + 1, layer)
 
