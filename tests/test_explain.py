@@ -146,6 +146,40 @@ def test_a_wrong_backward_is_caught(monkeypatch):
     assert not report.passed
 
 
+def test_a_confident_correct_network_passes_the_finite_difference_check():
+    """Gradients far below finite-difference noise are judged absolutely.
+
+    A logit margin of 15 makes ∂ℓ/∂θ about 1e-7 and smaller, as on a
+    well-trained model; a fixed relative-error floor of 1e-8 reported
+    errors of 2e-3 here. The check uses chainrule.verification's
+    tolerance instead: rtol 1e-6 with floor atol / rtol.
+    """
+    network, x, y = default_example(seed=0, loss="cross-entropy")
+    network.beta[-1][...] = 0.0
+    network.beta[-1][int(y[0]), 0] = 15.0
+    report = build_report(network, x, y, "cross-entropy")
+    assert report.passed, [c.text for c in report.checks if not c.passed]
+    assert report.finite_difference.rtol == 1e-6
+    assert report.finite_difference.max_rel_error <= 1e-6
+
+
+def test_a_failed_finite_difference_check_reads_as_a_failure(monkeypatch):
+    original = chainrule.network.Network.backward
+
+    def wrong_backward(self, trace, dl_df, input_gradient=False):
+        grads = original(self, trace, dl_df, input_gradient)
+        grads.beta[0] = grads.beta[0] * 1.5
+        return grads
+
+    monkeypatch.setattr(chainrule.network.Network, "backward", wrong_backward)
+    network, x, y = default_example(seed=0)
+    report = build_report(network, x, y, "least-squares")
+    text = report.checks[-1].text
+    assert not report.checks[-1].passed
+    assert "> tolerance" in text and text.endswith("FAIL")
+    assert "≤" not in text and "does not match" in text
+
+
 def test_terminal_fits_80_columns_and_colours_only_when_asked(report):
     plain = render_terminal(report)
     assert max(len(line) for line in plain.splitlines()) <= 80
