@@ -285,3 +285,46 @@ def test_cli_explain_a_saved_model_on_a_data_row(tmp_path, capsys):
 
     assert main(["explain", "--data", str(csv), "--row", "9"]) == 2
     assert "past the end" in capsys.readouterr().err
+
+
+def test_cli_explain_puts_regression_targets_in_the_trained_units(tmp_path, capsys):
+    """A model trained on standardized targets is explained in those units.
+
+    y = (120.5 − 100) / 10 = 2.05, and the loss shown is (f_1 − 2.05)², not
+    (f_1 − 120.5)².
+    """
+    from chainrule.model_file import Model, save
+    from chainrule.network import Network
+
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(4, 3))
+    targets = [90.5, 120.5, 105.5, 80.5]
+    csv = tmp_path / "houses.csv"
+    lines = ["a,b,c,price"] + [
+        ",".join(f"{v:.6f}" for v in row) + f",{target}"
+        for row, target in zip(rows, targets, strict=True)
+    ]
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    network = Network.initialize([3, 4, 1], rng, dtype=np.float64)
+    model = Model(
+        network=network,
+        loss="least-squares",
+        task="regression",
+        target_mean=np.array([100.0]),
+        target_std=np.array([10.0]),
+    )
+    save(tmp_path / "model.npz", model)
+
+    arguments = ["explain", "--model", str(tmp_path / "model.npz")]
+    status = main([*arguments, "--data", str(csv), "--row", "1", "--color", "never"])
+    out = capsys.readouterr().out
+    assert status == 0
+    prose = " ".join(out.split())
+    assert "standardized targets" in prose
+    assert "(120.5000 − 100.0000) / 10.0000 = 2.0500" in prose
+
+    f_1 = network.forward(rows[1][:, None]).output[0, 0]
+    expected_loss = (f_1 - 2.05) ** 2
+    shown = re.search(r"ℓ = .*= (-?\d+\.\d+)", out)
+    # Printed with 4 decimals: half a unit in the last decimal.
+    assert abs(float(shown.group(1)) - expected_loss) <= 5e-5

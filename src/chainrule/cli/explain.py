@@ -149,10 +149,16 @@ def run(args):
     )
 
     _check_options(args)
-    network, x, y, loss_name, source = _example(args)
+    network, x, y, loss_name, source, notes = _example(args)
     try:
         report = build_report(
-            network, x, y, loss_name, source=source, decimals=args.decimals
+            network,
+            x,
+            y,
+            loss_name,
+            source=source,
+            notes=notes,
+            decimals=args.decimals,
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -203,7 +209,13 @@ def _check_options(args):
 
 
 def _example(args):
-    """(network, x, y, loss name, source text) for the options given."""
+    """(network, x, y, loss name, source text, notes) for the options given.
+
+    With a model file, the example is put in the units the network was
+    trained in: inputs standardized with the model's input statistics,
+    and least-squares targets with its target statistics, since the
+    loss and gradients explained are those of training.
+    """
     from ..explain.report import default_example, teaching_network
 
     model = _load_model(args.model) if args.model is not None else None
@@ -214,12 +226,13 @@ def _example(args):
             network, x, y = default_example(
                 args.seed, sizes, loss_name, args.relu_at_zero
             )
-            return network, x, y, loss_name, f"random, seed {args.seed}"
+            return network, x, y, loss_name, f"random, seed {args.seed}", []
         _, x, y = default_example(args.seed, model.network.sizes, loss_name)
         source = f"{args.model}, a random example (seed {args.seed})"
-        return model.network, x, y, loss_name, source
+        return model.network, x, y, loss_name, source, []
 
     dataset, rows, targets, origin = _load_example(args)
+    notes = []
     if model is not None:
         loss_name = args.loss or model.loss
         network = model.network
@@ -230,7 +243,14 @@ def _example(args):
             )
         if model.input_mean is not None:
             rows = (rows - model.input_mean) / model.input_std
+            notes.append(
+                "x is the example standardized with the model's input "
+                "statistics, (x − mean) / std, as in training."
+            )
         targets = _model_class_ids(model, dataset, targets, loss_name)
+        if model.target_mean is not None and loss_name == "least-squares":
+            targets, note = _standardized_targets(model, targets, args.decimals)
+            notes.append(note)
         source = f"{args.model} on {origin}"
     else:
         from ..data import Standardizer, default_standardize
@@ -247,7 +267,32 @@ def _example(args):
         source = f"a random network (seed {args.seed}) on {origin}"
     x = np.asarray(rows, dtype=np.float64).T
     y = _target(targets, loss_name)
-    return network, x, y, loss_name, source
+    return network, x, y, loss_name, source, notes
+
+
+def _standardized_targets(model, targets, decimals):
+    """Targets in the network's units, (y − mean) / std, and a note."""
+    targets = np.asarray(targets, dtype=np.float64).reshape(1, -1)
+    if targets.shape[1] != model.n_outputs:
+        raise CommandError(
+            f"the example has {targets.shape[1]} target value(s) but the model "
+            f"has {model.n_outputs} output(s)"
+        )
+    mean = np.asarray(model.target_mean, dtype=np.float64)
+    std = np.asarray(model.target_std, dtype=np.float64)
+    standardized = (targets - mean) / std
+
+    def shown(values):
+        return ", ".join(f"{v:.{decimals}f}" for v in np.ravel(values))
+
+    note = (
+        "The network was trained on standardized targets, so y here is the "
+        "example's target in those units, the ones its loss and gradients "
+        f"are for: y = (y_raw − mean) / std = ({shown(targets)} − "
+        f"{shown(mean)}) / {shown(std)} = {shown(standardized)}. The model "
+        "maps its output back to the data's units as f_K · std + mean."
+    )
+    return standardized, note
 
 
 def _load_model(path):

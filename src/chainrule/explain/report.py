@@ -173,6 +173,7 @@ def build_report(
     loss,
     *,
     source="",
+    notes=(),
     decimals=4,
     finite_difference_step=1e-6,
     rng=0,
@@ -191,6 +192,9 @@ def build_report(
     loss : loss object or str
     source : str
         Where the network and example came from, for the first section.
+    notes : sequence of str, optional
+        Paragraphs for the first section after the source, such as how
+        the example was standardized.
     decimals : int, default 4
         Decimals of the numbers quoted in prose and tables.
     finite_difference_step : float, default 1e-6
@@ -213,7 +217,7 @@ def build_report(
     y = _target(y, loss, network)
     builder = _Builder(network, x, y, loss, decimals)
     sections = [
-        builder.introduction(source),
+        builder.introduction(source, notes),
         builder.forward_pass(),
         builder.loss_section(),
         builder.backward_pass_1(),
@@ -271,7 +275,7 @@ class _Builder:
         return Check(f"{claim}: max |difference| = {difference:.1e}", passed)
 
     # ----------------------------------------------------------------
-    def introduction(self, source):
+    def introduction(self, source, notes=()):
         section = Section("The network and the example")
         K, sizes = self.K, self.sizes
         widths = ", ".join(f"D_{k} = {d}" for k, d in enumerate(sizes[1:-1], 1))
@@ -283,6 +287,8 @@ class _Builder:
                 + (f" Source: {source}." if source else "")
             )
         )
+        for note in notes:
+            section.add(Paragraph(note))
         section.add(
             Paragraph(
                 "Vectors are columns, as in the code: h_0 = x is D_i × 1, "
