@@ -328,3 +328,44 @@ def test_cli_explain_puts_regression_targets_in_the_trained_units(tmp_path, caps
     shown = re.search(r"ℓ = .*= (-?\d+\.\d+)", out)
     # Printed with 4 decimals: half a unit in the last decimal.
     assert abs(float(shown.group(1)) - expected_loss) <= 5e-5
+
+
+def test_cross_entropy_with_one_output_is_refused(capsys):
+    # Softmax over one output is 1 whatever f is: the gradient is always 0.
+    arguments = ["explain", "--loss", "cross-entropy", "--outputs", "1"]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0
+    assert "at least 2 outputs" in error
+
+    network, x, _ = default_example(seed=0, sizes=(3, 4, 1))
+    with pytest.raises(ValueError, match="at least 2 outputs"):
+        build_report(network, x, np.array([0]), "cross-entropy")
+
+
+def test_cli_explain_takes_several_label_columns(tmp_path, capsys):
+    """--label-column l1,l2 names two columns, as for chainrule train."""
+    from chainrule.model_file import Model, save
+    from chainrule.network import Network
+
+    rng = np.random.default_rng(2)
+    rows = rng.normal(size=(5, 3))
+    labels = (rows[:, :2] > 0).astype(int)
+    csv = tmp_path / "tags.csv"
+    lines = ["a,b,c,l1,l2"] + [
+        ",".join(f"{v:.6f}" for v in row) + f",{pair[0]},{pair[1]}"
+        for row, pair in zip(rows, labels, strict=True)
+    ]
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    network = Network.initialize([3, 4, 2], rng, dtype=np.float64)
+    model = Model(network=network, loss="binary-cross-entropy", task="multilabel")
+    save(tmp_path / "model.npz", model)
+
+    arguments = ["explain", "--model", str(tmp_path / "model.npz"), "--data"]
+    arguments += [str(csv), "--label-column", "l1,l2", "--row", "2"]
+    assert main([*arguments, "--color", "never"]) == 0
+    out = capsys.readouterr().out
+    assert "binary-cross-entropy" in out
+    # The target is row 2's two labels, shown as a 2×1 column.
+    targets = re.findall(r"[⎡⎣] (\d\.0000) [⎤⎦]", out)
+    assert targets[:2] == [f"{v}.0000" for v in labels[2]]

@@ -88,7 +88,9 @@ def add_parser(subparsers):
     network.add_argument(
         "--label-column",
         metavar="COLUMN",
-        help="CSV label column, an index or a header name (default: the last)",
+        help="CSV label column(s): an index (negative counts from the end) "
+        "or a header name; comma-separate several for multi-label, as for "
+        "chainrule train (default: the last column)",
     )
 
     output = parser.add_argument_group("output")
@@ -206,6 +208,14 @@ def _check_options(args):
         raise UsageError("--color always applies to terminal output, not html")
     if args.data is None and args.label_column is not None:
         raise UsageError("--label-column needs --data")
+    default_network = args.model is None and args.data is None
+    if args.loss == "cross-entropy" and default_network and args.outputs < 2:
+        raise UsageError(
+            f"--loss cross-entropy needs at least 2 outputs (one per class; "
+            f"with one, softmax is always 1 and the gradient 0), got "
+            f"--outputs {args.outputs}; use --outputs 2 or more, or "
+            "--loss binary-cross-entropy for one output"
+        )
 
 
 def _example(args):
@@ -307,11 +317,10 @@ def _load_model(path):
 def _load_example(args):
     """The dataset, and row ``args.row`` of its training part as (1, D)."""
     from ..data import DataError, load_dataset
+    from .train import _label_columns
 
-    label_columns = None
-    if args.label_column is not None:
-        text = args.label_column
-        label_columns = int(text) if text.lstrip("-").isdigit() else text
+    # The same reading as chainrule train's: "l1,l2" names two columns.
+    label_columns = _label_columns(args.label_column)
     try:
         dataset = load_dataset(
             args.data, test_fraction=0.0, seed=args.seed, label_columns=label_columns

@@ -919,6 +919,12 @@ def _target(y, loss, network):
     y = np.asarray(to_numpy(y))
     n_outputs = network.sizes[-1]
     if loss.name == "cross-entropy":
+        if n_outputs < 2:
+            raise ValueError(
+                f"cross-entropy needs at least 2 outputs, one per class; this "
+                f"network has D_o = {n_outputs}, for which softmax is always 1 "
+                "and the gradient 0. Use binary cross-entropy for one output"
+            )
         y = y.reshape(-1).astype(np.int64)
         if y.shape != (1,) or not 0 <= y[0] < n_outputs:
             raise ValueError(
