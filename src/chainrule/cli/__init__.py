@@ -10,6 +10,7 @@ without a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -60,7 +61,28 @@ def main(argv=None):
     Under MPI (``mpiexec -n P chainrule …``), a rank that fails ends the
     whole job at once with a line naming the rank, instead of leaving the
     other ranks waiting in an all-reduce.
+
+    Ctrl-C at any point, even while the subcommands' modules load, ends
+    with one line and status 130. Output piped into a reader that stops
+    early (``| head``) ends quietly with status 141, as a process killed
+    by SIGPIPE does.
     """
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Flush here, where a closed pipe can still be reported
+            # quietly, rather than at interpreter exit.
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        print("chainrule: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _discard_stdout()
+        return 141
+
+
+def _main(argv):
     from ..parallel import abort_on_failure, install_excepthook
 
     parser = build_parser()
@@ -72,6 +94,20 @@ def main(argv=None):
     warnings.formatwarning = _one_line_warning
     status, message = _run(args)
     return abort_on_failure(status, message)
+
+
+def _discard_stdout():
+    """Point standard output at /dev/null.
+
+    The reader has gone: without this, Python's final flush of stdout at
+    exit would fail again and print a second error.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _one_line_warning(message, category, filename, lineno, line=None):
@@ -93,3 +129,19 @@ def _run(args):
     except KeyboardInterrupt:
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130, "interrupted"
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        # A file that cannot be read or written: the system's reason, in
+        # one line, naming the file.
+        message = f"chainrule {args.command}: error: {describe_os_error(error)}"
+        print(message, file=sys.stderr)
+        return 1, describe_os_error(error)
+
+
+def describe_os_error(error):
+    """'PATH: reason' for an OSError, or its text when it names no file."""
+    reason = error.strerror or str(error)
+    if error.filename is None:
+        return reason
+    return f"{error.filename}: {reason}"

@@ -31,6 +31,21 @@ def positive_float(text):
     return value
 
 
+def seed(text):
+    """A random seed: a whole number in [0, 2**32), as NumPy accepts."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number in [0, 2**32), got {text!r}"
+        ) from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number in [0, 2**32) = [0, 4294967295], got {value}"
+        )
+    return value
+
+
 def parse_hidden(text):
     """'100,100,100' → [100, 100, 100]; '' or 'none' → [] (no hidden layer)."""
     if text.strip().lower() in ("", "none"):

@@ -20,7 +20,7 @@ import numpy as np
 from ..atomic import write_text
 from ..data import DataError, load_dataset
 from ..losses import get_loss
-from .errors import CommandError
+from .errors import CommandError, UsageError
 from .evaluate import check_feature_count, open_model
 from .options import add_threads_option, apply_threads
 
@@ -61,6 +61,13 @@ def add_parser(subparsers):
 
 
 def run(args):
+    if args.output.is_dir():
+        raise UsageError(
+            f"-o {args.output}: is a folder; expected a file name such as "
+            f"{args.output / 'predictions.csv'}"
+        )
+    if args.output.parent and not args.output.parent.is_dir():
+        raise CommandError(f"-o {args.output}: the folder does not exist")
     apply_threads(args.threads)
     model = open_model(args.model)
     rows = read_feature_rows(args.data, model, args.label_column)
@@ -69,8 +76,6 @@ def run(args):
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(table)
-    if args.output.parent and not args.output.parent.is_dir():
-        raise CommandError(f"-o {args.output}: the folder does not exist")
     write_text(args.output, buffer.getvalue())
     print(f"wrote {len(rows)} predictions to {args.output}")
     return 0

@@ -8,12 +8,14 @@ every 10 epochs, batches of 100, 50 epochs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -54,6 +56,7 @@ from .options import (
     parse_hidden,
     positive_float,
     positive_int,
+    seed,
 )
 from .progress import ProgressBar
 
@@ -263,7 +266,7 @@ def add_parser(subparsers):
     )
     optimization.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         default=0,
         help="seed for initialization, shuffling and splits (default: 0)",
     )
@@ -343,13 +346,10 @@ def run(args):
     started = time.perf_counter()
     if resumed is not None:
         out = args.resume
+        check_output_folder(out, "--resume")
     else:
         out = args.out or _default_out(args.data)
-        if out.exists() and any(out.iterdir()):
-            raise UsageError(
-                f"--out {out}: the folder exists and is not empty; choose "
-                "another or remove it (or continue a run in it with --resume)"
-            )
+        check_output_folder(out, "--out")
 
     dataset, loss, standardizer, held_out = load_training_data(args)
     if args.lr is None:
@@ -511,6 +511,46 @@ def run(args):
     elapsed = time.perf_counter() - started
     _summary(metrics, out, elapsed)
     return 0
+
+
+def check_output_folder(out, flag="--out"):
+    """Make sure the run's files can be written in ``out``, before training.
+
+    ``out`` must be a new folder or an empty one (a resumed run's folder
+    keeps its files). A probe file is created in it and removed, and any
+    folder created for the probe is removed again, so that a folder that
+    cannot be written is reported before the training time is spent.
+
+    Raises
+    ------
+    UsageError
+        When ``out`` is a file, or a folder that is not empty.
+    CommandError
+        When the folder cannot be created or written.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{flag} {out}: is a file; expected a folder")
+    if flag == "--out" and out.is_dir() and any(out.iterdir()):
+        raise UsageError(
+            f"--out {out}: the folder exists and is not empty; choose "
+            "another or remove it (or continue a run in it with --resume)"
+        )
+    created = []
+    folder = out
+    while not folder.exists() and folder != folder.parent:
+        created.append(folder)
+        folder = folder.parent
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".probe.")
+        probe.close()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise CommandError(f"{flag} {out}: cannot write there ({reason})") from None
+    finally:
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def build_optimizer(args):
