@@ -299,3 +299,65 @@ def test_huge_integer_labels_stay_exact(tmp_path):
     data = load_dataset(path, test_fraction=0)
     assert data.classes == ["12345678901234567890", "12345678901234567891"]
     np.testing.assert_array_equal(data.y_train, [1, 0])
+
+
+# ---- numbers float() reads too leniently -----------------------------------
+
+
+@pytest.mark.parametrize("bad", ["1_000", "1e_3", "１２"])
+def test_underscores_and_non_ascii_digits_are_not_numbers(tmp_path, bad):
+    # float() reads "1_000" as 1000 and full-width "１２" as 12.
+    path = write(tmp_path, f"a,b,y\n1,2,0\n3,{bad},1\n5,6,0\n")
+    message = load_error(path)
+    assert message.startswith(f"{path}, line 3, column 2 ('b'):")
+    assert f"expected a number, found {bad!r}" in message
+
+
+def test_underscore_in_first_row_is_a_bad_number_not_a_header(tmp_path):
+    path = write(tmp_path, "1_000,2,0\n3,4,1\n5,6,0\n")
+    message = load_error(path)
+    assert message.startswith(f"{path}, line 1, column 1:")
+    assert "'1_000'" in message and "'_'" in message
+
+
+def test_underscore_in_a_label_is_not_a_number(tmp_path):
+    path = write(tmp_path, "1,0.5\n2,1_000.5\n3,2.5\n")
+    message = load_error(path, task="regression")
+    assert message.startswith(f"{path}, line 2, column 2:")
+    assert "'1_000.5' is not a number" in message
+
+
+def test_non_breaking_space_around_a_number_is_read(tmp_path):
+    path = write(tmp_path, "1,2,0\n3,4\u00a0,1\n")
+    data = load_dataset(path, test_fraction=0)
+    np.testing.assert_array_equal(data.x_train, [[1, 2], [3, 4]])
+
+
+# ---- headers whose feature names are numbers -------------------------------
+
+
+def test_numeric_feature_names_with_text_label_name_are_a_header(tmp_path):
+    # "0,1,2,target": every feature name is a number, the label name is
+    # the only text in an integer label column.
+    rows = "".join(f"{i},{i + 1},{i + 2},{i % 3}\n" for i in range(6))
+    path = write(tmp_path, "0,1,2,target\n" + rows)
+    data = load_dataset(path, test_fraction=0)
+    assert data.n_train == 6
+    assert data.classes == [0, 1, 2]
+    assert data.feature_names == ["0", "1", "2"]
+    assert data.label_names == ["target"]
+
+
+def test_numeric_header_above_class_names_is_a_header(tmp_path):
+    path = write(tmp_path, "0,1,2\n1,2,cat\n3,4,dog\n5,6,cat\n")
+    data = load_dataset(path, test_fraction=0)
+    assert data.n_train == 3
+    assert data.classes == ["cat", "dog"]
+    assert data.feature_names == ["0", "1"]
+
+
+def test_numeric_header_with_one_data_row(tmp_path):
+    path = write(tmp_path, "0,1,target\n5,6,1\n")
+    data = load_dataset(path, test_fraction=0, task="regression")
+    assert data.n_train == 1
+    assert data.label_names == ["target"]

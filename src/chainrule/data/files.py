@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cells import parse_number, plain_number_text
 from .dataset import Dataset, split_dataset
 from .errors import DataError
 from .labels import encode_labels
@@ -48,11 +49,32 @@ def _shown(text: str) -> str:
 
 
 def _is_number(text: str) -> bool:
+    return parse_number(text.strip()) is not None
+
+
+def _reads_as_number(text: str) -> bool:
+    # Whether float() reads the cell, however leniently: "1_000" is a
+    # malformed number in a data row, not a column name.
     try:
         float(text)
     except ValueError:
         return False
     return True
+
+
+def _first_label_is_a_name(rows, j) -> bool:
+    # Whether cell j of the first row is text while every other cell of
+    # column j is a number (a header row whose feature names are numbers,
+    # as in "0,1,2,target"), or a number above at least two text labels
+    # (as in "0,1,2,3" above class names).
+    cells = [row[j].strip() for row in rows if j < len(row)]
+    first, others = cells[0], [cell for cell in cells[1:] if cell != ""]
+    if first == "" or not others:
+        return False
+    first_is_number = _is_number(first)
+    if first_is_number and len(others) < 2:
+        return False
+    return all(_is_number(cell) != first_is_number for cell in others)
 
 
 def _read_rows(source: str) -> tuple[list[list[str]], list[int]]:
@@ -194,12 +216,17 @@ def load_csv(
     label_cols = _label_indices(label_columns, first_row, source, lines[0])
     feature_cols = [j for j in range(n_columns) if j not in label_cols]
 
-    # The first row is a header when a feature cell there is not a number
-    # (or when labels are chosen by name).
+    # The first row is a header when labels are chosen by name, when a
+    # feature cell there is not a number, or when its label cell alone
+    # differs in kind (text or number) from the rest of its column.
     by_name = any(isinstance(column, str) for column in _as_list(label_columns))
-    has_header = by_name or any(
-        first_row[j].strip() != "" and not _is_number(first_row[j])
-        for j in feature_cols
+    has_header = (
+        by_name
+        or any(
+            first_row[j].strip() != "" and not _reads_as_number(first_row[j])
+            for j in feature_cols
+        )
+        or any(_first_label_is_a_name(rows, j) for j in label_cols)
     )
     names = [cell.strip() for cell in first_row] if has_header else None
     if has_header:
@@ -277,18 +304,25 @@ def _parse_features(rows, feature_cols, source, lines, column_name) -> np.ndarra
         cells = (itemgetter(*feature_cols)(row) for row in rows)
         if n_features == 1:
             cells = ((cell,) for cell in cells)
-    try:
-        flat = np.fromiter(
-            map(float, chain.from_iterable(cells)),
-            dtype=np.float64,
-            count=n_rows * n_features,
-        )
-    except ValueError:
-        # Find the first bad cell, row by row, to name it.
+    cells = list(chain.from_iterable(cells))
+
+    # Fast path: float() reads every cell, once the joined text shows no
+    # underscore or non-ASCII character (float() would accept "1_000" as
+    # 1000 and "１" as 1).
+    flat = None
+    if plain_number_text("".join(cells)):
+        try:
+            flat = np.fromiter(
+                map(float, cells), dtype=np.float64, count=n_rows * n_features
+            )
+        except ValueError:
+            flat = None
+    if flat is None:
+        # Cell by cell: name the first bad cell, or read them all.
         for i, row in enumerate(rows):
             where = f"{source}, line {lines[i]}"
             _raise_bad_cell(row, feature_cols, where, column_name)
-        raise
+        flat = np.array([parse_number(cell.strip()) for cell in cells])
     x = flat.reshape(n_rows, n_features)
 
     not_finite = ~np.isfinite(x)
@@ -314,8 +348,28 @@ def _raise_bad_cell(row, feature_cols, where, column_name) -> None:
             )
         if not _is_number(cell):
             raise DataError(
-                f"{where}, {column_name(j)}: expected a number, found {_shown(cell)}"
+                f"{where}, {column_name(j)}: expected a number, found "
+                f"{_shown(cell)}{_number_hint(cell)}"
             )
+
+
+def _number_hint(cell: str) -> str:
+    # Why a cell that looks numeric is refused.
+    if "_" in cell:
+        return " (write numbers without '_' separators)"
+    if ";" in cell or "\t" in cell:
+        return (
+            " (chainrule reads comma-separated files; this cell holds "
+            f"{_separator_name(cell)})"
+        )
+    if not cell.isascii():
+        return " (write numbers with ASCII digits 0-9)"
+    return ""
+
+
+def _separator_name(text: str) -> str:
+    # The other separator a cell holds, for hints.
+    return "';'" if ";" in text else "a tab"
 
 
 def load_npz(

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .cells import parse_number
 from .errors import DataError
 
 LOSS_NAMES = ("cross-entropy", "binary-cross-entropy", "least-squares")
@@ -42,10 +43,10 @@ def _parse_cells(cells: np.ndarray, locate) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(
                 f"{locate(i, j)}: missing value; expected a label in every row"
             )
-        try:
-            numbers[i, j] = float(text)
-        except ValueError:
+        number = parse_number(text)
+        if number is None:
             continue
+        numbers[i, j] = number
         is_number[i, j] = True
     return numbers, is_number
 
