@@ -361,3 +361,50 @@ def test_numeric_header_with_one_data_row(tmp_path):
     data = load_dataset(path, test_fraction=0, task="regression")
     assert data.n_train == 1
     assert data.label_names == ["target"]
+
+
+# ---- suspicious class labels -----------------------------------------------
+
+
+def integer_rows(n_rows, odd_line=None, odd="oops"):
+    # n_rows "x1,x2,label" lines with labels 0, 1, 2; line odd_line
+    # (1-based) gets the label ``odd`` instead.
+    lines = []
+    for i in range(n_rows):
+        label = odd if i + 1 == odd_line else i % 3
+        lines.append(f"{i},{2 * i},{label}\n")
+    return "".join(lines)
+
+
+def test_one_text_label_among_integers_is_refused(tmp_path):
+    path = write(tmp_path, integer_rows(41, odd_line=21))
+    message = load_error(path)
+    assert message.startswith(f"{path}, line 21, column 3: label 'oops' is text")
+    assert "40 of the 41 labels" in message and "integers" in message
+
+
+def test_one_text_label_is_refused_with_task_classification(tmp_path):
+    path = write(tmp_path, integer_rows(10, odd_line=4, odd="NA"))
+    message = load_error(path, task="classification")
+    assert message.startswith(f"{path}, line 4, column 3: label 'NA' is text")
+
+
+def test_names_with_a_few_numeric_names_stay_classes(tmp_path):
+    # Mostly names: every label is read as a name, "3" included.
+    labels = ["cat", "dog", "3", "cat", "dog", "3", "cat", "dog"]
+    text = "".join(f"{i},{label}\n" for i, label in enumerate(labels))
+    data = load_dataset(write(tmp_path, text), test_fraction=0)
+    assert data.classes == ["3", "cat", "dog"]
+
+
+def test_real_labels_are_refused_as_classes(tmp_path):
+    path = write(tmp_path, "1,0\n2,1\n3,2.5\n4,3\n")
+    message = load_error(path, task="classification")
+    assert message.startswith(f"{path}, line 3, column 2: label '2.5' is not")
+    assert "whole number" in message
+
+
+def test_integer_valued_reals_are_classes(tmp_path):
+    path = write(tmp_path, "1,0.0\n2,1.0\n3,2e0\n4,1\n")
+    data = load_dataset(path, task="classification", test_fraction=0)
+    assert data.classes == [0, 1, 2]

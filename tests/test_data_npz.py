@@ -129,3 +129,16 @@ def test_not_an_archive(tmp_path):
 def test_text_features_are_refused(tmp_path):
     message = load_error(save(tmp_path, x=X.astype(str), y=Y))
     assert "array 'x' has dtype <U" in message and "expected numbers" in message
+
+
+def test_real_y_is_refused_as_classes(tmp_path):
+    path = save(tmp_path, x=X, y=np.linspace(0.0, 1.0, 10))
+    message = load_error(path, task="classification")
+    assert message.startswith(f"{path}: y[1]: label 0.1111111111111111 is not")
+
+
+def test_one_text_label_among_integers_in_y_test(tmp_path):
+    y_test = np.array(["0", "1", "0", "1", "?", "1", "0", "1", "0", "1"])
+    path = save(tmp_path, x=X, y=Y.astype(str), x_test=X, y_test=y_test)
+    message = load_error(path)
+    assert message.startswith(f"{path}: y_test[4]: label '?' is text")

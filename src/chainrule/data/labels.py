@@ -148,6 +148,7 @@ def encode_labels(
                 f"got {n_columns}; for several 0/1 columns use "
                 "task='multilabel'"
             )
+        _check_class_labels(cells, numbers, is_number, locate)
         # Integers beyond 2**53 lose digits as floats: keep them as text.
         exact = all_numbers and bool(np.all(np.abs(numbers) < 2**53))
         if exact:
@@ -178,6 +179,36 @@ def encode_labels(
             f"None (infer it); got {task!r}"
         )
     return numbers, None, task
+
+
+def _check_class_labels(cells, numbers, is_number, locate) -> None:
+    # Refuse class labels that are almost surely a mistake: a few text
+    # labels among numbers (a misplaced header, a typo, a missing-value
+    # marker such as "NA"), or real numbers that are not whole.
+    n_rows = cells.shape[0]
+    n_text = int(np.count_nonzero(~is_number))
+    n_numbers = n_rows - n_text
+    few = max(2, n_rows // 20)
+    if 0 < n_text <= few and 2 * n_text < n_numbers:
+        i, j = _first(~is_number)
+        kind = "integers" if _whole(numbers[is_number]) else "numbers"
+        raise DataError(
+            f"{locate(i, j)}: label {_shown(_cell(cells, i, j))} is text, "
+            f"but {n_numbers} of the {n_rows} labels in this column are "
+            f"{kind}; check this row for a typo, a missing value or a "
+            "stray header, or write every class as a name"
+        )
+    if n_text == 0 and not _whole(numbers):
+        i, j = _first(numbers != np.round(numbers))
+        raise DataError(
+            f"{locate(i, j)}: label {_shown(_cell(cells, i, j))} is not a "
+            "whole number; classification needs class labels (integers or "
+            "names); for real-valued targets use regression"
+        )
+
+
+def _whole(numbers: np.ndarray) -> bool:
+    return bool(np.all(numbers == np.round(numbers)))
 
 
 def _cell(cells, i, j):
