@@ -165,3 +165,53 @@ def test_data_class_ids_are_translated_into_the_models_by_label():
     unknown = SimpleNamespace(classes=["cat", "dog"], source="data.csv")
     with pytest.raises(cli.CommandError, match="dog"):
         _model_class_ids(model, unknown, ids[:2] % 2)
+
+
+@pytest.mark.parametrize("value", ["0", "0.5", "1"])
+def test_relu_at_zero_takes_any_value_in_the_unit_interval(capsys, value):
+    # The same range as train and explain accept.
+    status, out, err = _run(capsys, "gradcheck", "--relu-at-zero", value, "--json")
+    assert status == 0, err
+    derivative = json.loads(out)["result"]["relu_derivative_at_zero"]
+    assert derivative == float(value)
+
+
+@pytest.mark.parametrize("value", ["-0.1", "2", "nan", "one"])
+def test_relu_at_zero_outside_the_unit_interval_is_refused(capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["gradcheck", "--relu-at-zero", value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "[0, 1]" in err
+
+
+def test_compare_has_no_relu_option(capsys):
+    # Parity with PyTorch needs its convention, a'(0) = 0, always.
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["compare", "--reference", "torch", "--relu-at-zero", "1"])
+    assert exit_info.value.code == 2
+    assert "--relu-at-zero" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "no --relu-at-zero option" in help_text
+
+
+def test_more_examples_than_the_data_has_warns_and_says_how_many(capsys, tmp_path):
+    from chainrule import model_file
+
+    rng = np.random.default_rng(3)
+    network = Network.initialize([2, 3, 1], rng, dtype=np.float64)
+    model = model_file.Model(network=network, loss="least-squares", task="regression")
+    model_path = tmp_path / "model.npz"
+    model_file.save(model_path, model)
+    data_path = tmp_path / "data.csv"
+    rows = [f"{a:.4f},{b:.4f},{a - b + 0.5:.4f}" for a, b in rng.normal(size=(7, 2))]
+    data_path.write_text("a,b,y\n" + "\n".join(rows) + "\n")
+
+    arguments = ["gradcheck", "--model", str(model_path), "--data", str(data_path)]
+    with pytest.warns(UserWarning, match="only 7 examples"):
+        status, out, err = _run(capsys, *arguments, "--examples", "100000")
+    assert status == 0, err
+    assert ", 7 examples," in out

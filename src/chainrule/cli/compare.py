@@ -4,8 +4,10 @@ Runs one forward and backward pass in both and compares every f_k, h_k,
 ℓ, ∂ℓ/∂f_k, ∂ℓ/∂Ω_k and ∂ℓ/∂β_k entry by entry, then trains both with SGD
 and momentum on the same batches and compares the parameters after every
 step. It prints where, if anywhere, the two first disagree. Everything
-runs in float64 with PyTorch's ReLU convention, a'(0) = 0. The exit status
-is 0 when they agree, 1 when they do not.
+runs in float64 with PyTorch's ReLU convention, a'(0) = 0, the only one
+for which exact parity can hold (PyTorch's ReLU has gradient 0 at 0), so
+there is no --relu-at-zero option. The exit status is 0 when they agree,
+1 when they do not.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def add_parser(subparsers):
         required=True,
         help="the reference implementation (PyTorch, torch==2.13.0)",
     )
-    add_problem_options(parser, default_examples=64)
+    # PyTorch's convention, a'(0) = 0, is the only one parity can test.
+    add_problem_options(parser, default_examples=64, relu_option=False)
+    parser.set_defaults(relu_at_zero=0.0)
 
     training = parser.add_argument_group("training run")
     training.add_argument(

@@ -8,7 +8,10 @@ when every Ω_k and β_k passes, 1 when any fails.
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
+import warnings
 
 import numpy as np
 
@@ -79,8 +82,27 @@ def add_parser(subparsers):
     parser.set_defaults(handler=run)
 
 
-def add_problem_options(parser, default_examples):
-    """The network and data options shared with ``chainrule compare``."""
+def relu_derivative(text):
+    """An argparse type: the ReLU derivative at 0, a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in [0, 1] (1 as in the book, 0 as in "
+            f"PyTorch), got {text!r}"
+        )
+    return value
+
+
+def add_problem_options(parser, default_examples, relu_option=True):
+    """The network and data options shared with ``chainrule compare``.
+
+    ``relu_option=False`` leaves out ``--relu-at-zero``: the caller then
+    sets ``relu_at_zero`` itself (``chainrule compare`` always uses
+    PyTorch's a'(0) = 0).
+    """
     problem = parser.add_argument_group("network and data")
     problem.add_argument(
         "--sizes",
@@ -107,15 +129,15 @@ def add_problem_options(parser, default_examples):
         help="dtype of the random network; checks always run in float64 "
         "(default: float64)",
     )
-    problem.add_argument(
-        "--relu-at-zero",
-        type=float,
-        choices=[0.0, 1.0],
-        default=1.0,
-        metavar="{1,0}",
-        help="ReLU derivative at 0 of the random network: 1 as in the "
-        "book, 0 as in PyTorch (default: 1)",
-    )
+    if relu_option:
+        problem.add_argument(
+            "--relu-at-zero",
+            type=relu_derivative,
+            default=1.0,
+            metavar="D",
+            help="ReLU derivative at 0 of the random network: 1 as in the "
+            "book (default), 0 as in PyTorch; any value in [0, 1]",
+        )
     problem.add_argument(
         "--seed",
         type=int,
@@ -131,7 +153,10 @@ def add_problem_options(parser, default_examples):
         "--data",
         metavar="NAME|PATH",
         help="with --model: a built-in data set or .csv/.npz file; --examples "
-        "examples are drawn from its training part",
+        "examples are drawn from it at random, without repeats (from all "
+        "its rows, or from the training part of a set with a fixed split "
+        "such as mnist1d); with fewer rows than --examples, all are used, "
+        "with a warning",
     )
 
 
@@ -250,6 +275,13 @@ def _model_problem(args):
 
     rng = np.random.default_rng(args.seed)
     n_examples = min(args.examples, dataset.n_train)
+    if n_examples < args.examples:
+        warnings.warn(
+            f"--examples {args.examples}, but {args.data} has only "
+            f"{dataset.n_train} examples to draw from; checking all "
+            f"{dataset.n_train}",
+            stacklevel=1,
+        )
     chosen = np.sort(rng.choice(dataset.n_train, size=n_examples, replace=False))
     rows = np.asarray(dataset.x_train[chosen], dtype=np.float64)
     if model.input_mean is not None:
