@@ -39,7 +39,7 @@ def test_file_test_arrays_are_kept_and_share_classes(tmp_path):
     path = save(
         tmp_path,
         x=X[:4],
-        y=np.array(["a", "b", "a", "b"]),
+        y=np.array(["a", "b", "a", "c"]),
         x_test=x_test,
         y_test=y_test,
     )
@@ -142,3 +142,16 @@ def test_one_text_label_among_integers_in_y_test(tmp_path):
     path = save(tmp_path, x=X, y=Y.astype(str), x_test=X, y_test=y_test)
     message = load_error(path)
     assert message.startswith(f"{path}: y_test[4]: label '?' is text")
+
+
+def test_test_label_missing_from_training_is_refused(tmp_path):
+    path = save(tmp_path, x=X, y=np.arange(10) % 3, x_test=X[:2], y_test=[7, 7])
+    message = load_error(path)
+    assert message.startswith(f"{path}: y_test[0] is 7, a label that y never")
+    assert "(y holds 0, 1, 2)" in message
+
+
+def test_test_label_missing_from_training_is_fine_for_regression(tmp_path):
+    path = save(tmp_path, x=X, y=np.arange(10) % 3, x_test=X[:2], y_test=[7, 7])
+    data = load_dataset(path, task="regression")
+    np.testing.assert_array_equal(data.y_test[:, 0], [7.0, 7.0])

@@ -8,6 +8,7 @@ from chainrule.data import (
     Dataset,
     Standardizer,
     check_labels_for_loss,
+    check_training_classes,
     load_dataset,
     standardize,
     to_columns,
@@ -158,3 +159,33 @@ def test_dataset_checks_its_shapes():
             task="classification",
             source="bad",
         )
+
+
+def test_training_needs_two_classes(tmp_path):
+    one = csv_dataset(tmp_path, "1,cat\n2,cat\n3,cat\n")
+    with pytest.raises(DataError) as caught:
+        check_training_classes(one)
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'data.csv'}: every training label")
+    assert "'cat'" in message and "at least two classes" in message
+    # Evaluating on such a file stays possible: only training is checked.
+    check_labels_for_loss(one, "cross-entropy")
+    check_training_classes(csv_dataset(tmp_path, "1,cat\n2,dog\n"))
+    check_training_classes(csv_dataset(tmp_path, "1,2\n2,2\n", task="regression"))
+
+
+def test_training_needs_two_classes_names_the_test_only_class():
+    one_in_test = Dataset(
+        name="data",
+        x_train=np.ones((3, 1)),
+        y_train=np.array([0, 0, 0]),
+        x_test=np.ones((1, 1)),
+        y_test=np.array([1]),
+        classes=["a", "b"],
+        task="classification",
+        source="data.csv",
+    )
+    with pytest.raises(DataError) as caught:
+        check_training_classes(one_in_test)
+    message = str(caught.value)
+    assert message.startswith("data.csv: every training label is 'a' ('b' only")

@@ -11,6 +11,7 @@ Public API
 - ``Dataset``: training and test arrays, classes, task, source.
 - ``DataError``: bad input, told in one line naming file, line, column.
 - ``check_labels_for_loss(dataset, loss_name)``: targets suit the loss.
+- ``check_training_classes(dataset)``: at least two training classes.
 - ``Standardizer``, ``standardize``: statistics of the training split.
 - ``to_columns``, ``to_rows``: the row/column boundary.
 - ``default_standardize(spec)``, ``BUILTIN_NAMES``.
@@ -20,7 +21,7 @@ from .boundary import to_columns, to_rows
 from .builtin import BUILTIN_NAMES, cache_directory
 from .dataset import TASKS, Dataset
 from .errors import DataError
-from .labels import LOSS_NAMES, check_labels_for_loss
+from .labels import LOSS_NAMES, check_labels_for_loss, check_training_classes
 from .load import default_standardize, load_dataset
 from .standardize import Standardizer, standardize
 
@@ -33,6 +34,7 @@ __all__ = [
     "Standardizer",
     "cache_directory",
     "check_labels_for_loss",
+    "check_training_classes",
     "default_standardize",
     "load_dataset",
     "standardize",

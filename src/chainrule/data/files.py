@@ -447,6 +447,8 @@ def load_npz(
         return f"{source}: {name}[{index}, {j}]"
 
     targets, classes, task = encode_labels(cells, task, locate)
+    if has_test and task == "classification":
+        _check_test_classes(targets, n_train, classes, source)
     stem = Path(source).stem
     if not has_test:
         return split_dataset(
@@ -473,6 +475,23 @@ def load_npz(
         test_origin=np.arange(x_test.shape[0]),
         origin_kinds=("y", "y_test"),
     )
+
+
+def _check_test_classes(class_ids, n_train, classes, source) -> None:
+    # Every class of y_test is also a class of y: a network cannot learn
+    # a class it never sees in training.
+    trained = np.zeros(len(classes), dtype=bool)
+    trained[class_ids[:n_train]] = True
+    unseen = ~trained[class_ids[n_train:]]
+    if unseen.any():
+        index = int(np.argmax(unseen))
+        label = classes[class_ids[n_train + index]]
+        known = ", ".join(repr(classes[c]) for c in np.flatnonzero(trained))
+        raise DataError(
+            f"{source}: y_test[{index}] is {label!r}, a label that y never "
+            f"holds (y holds {known}); every test label must also appear "
+            "among the training labels"
+        )
 
 
 def _read_npz(source: str) -> dict:

@@ -250,6 +250,48 @@ def check_labels_for_loss(dataset, loss_name: str) -> None:
             _check_part(dataset, part, y, loss_name)
 
 
+def check_training_classes(dataset) -> None:
+    """Check that a classification dataset can be trained on.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The data a network is about to be trained on. Data that are only
+        evaluated (a validation or test file) may hold a single class;
+        do not pass them here.
+
+    Raises
+    ------
+    DataError
+        When the training examples hold fewer than two classes: a
+        softmax over one class has nothing to learn. The message names
+        the source and the class.
+
+    Notes
+    -----
+    Regression and multilabel datasets pass unchecked.
+    """
+    if dataset.task != "classification" or dataset.n_train == 0:
+        return
+    present = np.unique(dataset.y_train)
+    if len(present) >= 2:
+        return
+    label = _shown(dataset.classes[int(present[0])])
+    elsewhere = ""
+    if len(dataset.classes) > 1:
+        others = ", ".join(
+            _shown(dataset.classes[c])
+            for c in range(len(dataset.classes))
+            if c != present[0]
+        )
+        elsewhere = f" ({others} only among the test examples)"
+    raise DataError(
+        f"{dataset.source}: every training label is {label}{elsewhere}; "
+        "classification needs at least two classes; add examples of "
+        "another class"
+    )
+
+
 def _check_part(dataset, part, y, loss_name):
     task = dataset.task
     if loss_name == "cross-entropy":
