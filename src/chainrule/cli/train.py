@@ -458,6 +458,7 @@ def run(args):
                 x_validation=x_validation,
                 y_validation=y_validation,
                 early_stopping=early_stopping,
+                target_std=None if targets is None else targets[1],
                 resume=state,
                 on_epoch_end=checkpoints.on_epoch_end if root else None,
                 stop_requested=stop.requested,
@@ -504,6 +505,7 @@ def run(args):
         label_names=dataset.label_names,
     )
     metrics = _metrics(history, args, sizes, loss, dataset, early_stopping)
+    metrics.update(_regression_fit(model, dataset, targets is not None))
     metrics["processes"] = where.size
     if not root:
         return 0
@@ -964,7 +966,10 @@ def metrics_json(metrics):
     refuse. Training stops on a non-finite loss, so only an optional
     figure (a diagnostic ratio, say) can be one.
     """
-    return json.dumps(_finite_or_null(metrics), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(
+        _finite_or_null(metrics), indent=2, allow_nan=False, ensure_ascii=False
+    )
+    return text + "\n"
 
 
 def _finite_or_null(value):
@@ -1103,6 +1108,38 @@ def _epoch_line(record, n_epochs):
     return "  ".join(parts)
 
 
+def _regression_fit(model, dataset, standardized):
+    """The units of the losses, and RMSE and R² on the test set, for
+    regression (least squares on real-valued targets); {} otherwise.
+
+    The losses of the history are in the targets' own units even when the
+    network trains on standardized targets (``train``'s ``target_std``),
+    so they agree with ``chainrule evaluate``, whose code computes RMSE
+    and R² here too.
+    """
+    from .evaluate import evaluate_model
+
+    if model.loss != "least-squares" or model.classes is not None:
+        return {}
+    fit = {
+        "loss_units": "the targets' own units: Σ_j (f_j − y_j)² averaged over "
+        "examples"
+        + (
+            "; running_loss, the training objective, is on standardized targets"
+            if standardized
+            else ""
+        )
+    }
+    if dataset.x_test is None or len(dataset.x_test) == 0:
+        return fit
+    y_test = np.asarray(dataset.y_test, dtype=np.float64)
+    y_test = y_test[:, None] if y_test.ndim == 1 else y_test
+    results = evaluate_model(model, dataset.x_test, y_test)
+    fit["test_rmse"] = results["rmse"]
+    fit["test_r2"] = results["r2"]
+    return fit
+
+
 def _metrics(history, args, sizes, loss, dataset, early_stopping=None):
     # The network holds the last epoch's parameters, or the best epoch's
     # when early stopping restored them: report the epoch it holds.
@@ -1178,6 +1215,10 @@ def _record_dict(record):
     return values
 
 
+def _shown_number(value):
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4g}"
+
+
 def _summary(metrics, out, elapsed):
     if metrics.get("best_epoch") is not None:
         stopped = "stopped early; " if metrics["stopped_early"] else ""
@@ -1195,6 +1236,10 @@ def _summary(metrics, out, elapsed):
     ):
         if key in metrics:
             parts.append(f"{label} {metrics[key]:.4f}")
+    for key, label in (("test_rmse", "test RMSE"), ("test_r2", "test R²")):
+        if key in metrics:
+            values = ", ".join(_shown_number(v) for v in metrics[key])
+            parts.append(f"{label} {values}")
     print("done in {:.1f} s: {}".format(elapsed, ", ".join(parts)))
     names = sorted(path.name for path in out.iterdir() if path.is_file())
     print(f"saved {', '.join(names)} in {out}/")

@@ -159,6 +159,7 @@ def train(
     resume=None,
     on_epoch_end=None,
     stop_requested=None,
+    target_std=None,
 ):
     """Train ``network`` in place by minibatch gradient descent.
 
@@ -213,6 +214,13 @@ def train(
     stop_requested : callable() → bool, optional
         Checked after every step; when it returns True, training stops at
         that step boundary and raises ``TrainingInterruptedError``.
+    target_std : array of shape (D_o,), optional
+        Least squares only: the targets (training, validation and test)
+        were standardized, each output j divided by its standard deviation
+        std_j. Training is unchanged, but the losses evaluated at each
+        epoch's end are reported in the targets' original units,
+        ℓ = Σ_j std_j² (f_j − y_j)² averaged over examples, one factor per
+        output. ``running_loss`` stays on the standardized targets.
 
     Returns
     -------
@@ -242,6 +250,8 @@ def train(
     n_examples = x.shape[1]
     _check_targets(x, y, loss, network)
     has_validation = x_validation is not None
+    if target_std is not None:
+        target_std = _check_target_std(target_std, loss, network)
     if has_validation:
         _check_targets(x_validation, y_validation, loss, network, "validation")
     if isinstance(early_stopping, int) and not isinstance(early_stopping, bool):
@@ -332,25 +342,24 @@ def train(
             test_accuracy=None,
             seconds=0.0,
         )
-        record.train_loss, record.train_accuracy = evaluate(network, x, y, loss)
-        if not math.isfinite(record.train_loss):
-            raise _divergence(network, step, epoch, n_steps - 1, "training loss", x)
+        # Evaluate each set; a non-finite loss (in the dtype trained in)
+        # on any of them stops the run before its checkpoint.
+        parts = [("training", x, y)]
         if has_validation:
-            record.validation_loss, record.validation_accuracy = evaluate(
-                network, x_validation, y_validation, loss
-            )
-            if not math.isfinite(record.validation_loss):
-                raise _divergence(
-                    network, step, epoch, n_steps - 1, "validation loss", x_validation
-                )
+            parts.append(("validation", x_validation, y_validation))
         if x_test is not None:
-            record.test_loss, record.test_accuracy = evaluate(
-                network, x_test, y_test, loss
+            parts.append(("test", x_test, y_test))
+        for part, part_x, part_y in parts:
+            value, accuracy, reported = _evaluate(
+                network, part_x, part_y, loss, target_std=target_std
             )
-            if not math.isfinite(record.test_loss):
+            if not math.isfinite(value):
                 raise _divergence(
-                    network, step, epoch, n_steps - 1, "test loss", x_test
+                    network, step, epoch, n_steps - 1, f"{part} loss", part_x
                 )
+            prefix = "train" if part == "training" else part
+            setattr(record, f"{prefix}_loss", reported)
+            setattr(record, f"{prefix}_accuracy", accuracy)
         if monitor is not None:
             record.extra.update(monitor.end_epoch(epoch))
         stopping = False
@@ -394,15 +403,31 @@ def evaluate(network, x, y, loss, chunk=4096):
     cross-entropy, and for binary cross-entropy the fraction of outputs
     whose thresholded probability (σ(f) ≥ ½, i.e. f ≥ 0) matches y.
     """
+    value, accuracy, _ = _evaluate(network, x, y, loss, chunk)
+    return value, accuracy
+
+
+def _evaluate(network, x, y, loss, chunk=4096, target_std=None):
+    """(mean loss, accuracy, mean loss in the targets' units) on (x, y).
+
+    The first loss is computed as training computes it, in the network's
+    dtype. The last is Σ_j std_j² (f_j − y_j)² averaged over examples, in
+    float64, when ``target_std`` is given, and the first loss otherwise.
+    """
     xp = namespace_of(x)
     n_examples = x.shape[1]
     total, correct = 0.0, 0.0
+    squares = 0.0
     for start in range(0, n_examples, chunk):
         stop = min(start + chunk, n_examples)
         output = network.predict(x[:, start:stop])
         part_y = y[start:stop] if len(y.shape) == 1 else y[:, start:stop]
         value = loss.value(output, part_y)
         total += float(xp.astype(value, xp.float64)) * (stop - start)
+        if target_std is not None:
+            # Σ over examples of (f_j − y_j)², one sum per output j.
+            difference = xp.astype(output - part_y, xp.float64)
+            squares = squares + to_numpy(xp.sum(difference * difference, axis=1))
         if loss.name == "cross-entropy":
             hits = xp.argmax(output, axis=0) == part_y
             correct += float(xp.sum(xp.astype(hits, xp.float64)))
@@ -410,7 +435,26 @@ def evaluate(network, x, y, loss, chunk=4096):
             hits = xp.astype(output >= 0, output.dtype) == part_y
             correct += float(xp.mean(xp.astype(hits, xp.float64))) * (stop - start)
     accuracy = correct / n_examples if loss.is_classification else None
-    return total / n_examples, accuracy
+    reported = total / n_examples
+    if target_std is not None:
+        reported = float(np.sum(target_std**2 * squares)) / n_examples
+    return total / n_examples, accuracy, reported
+
+
+def _check_target_std(target_std, loss, network):
+    if loss.name != "least-squares":
+        raise ValueError(
+            f"target_std applies to least squares, whose targets are "
+            f"standardized; got the {loss.name} loss"
+        )
+    target_std = np.asarray(to_numpy(target_std), dtype=np.float64).reshape(-1)
+    n_outputs = network.sizes[-1]
+    if target_std.shape != (n_outputs,) or not np.all(target_std > 0):
+        raise ValueError(
+            f"target_std must hold {n_outputs} positive standard deviations "
+            f"(one per output), got {target_std}"
+        )
+    return target_std
 
 
 def _resume(state, rng, n_steps, epochs, early_stopping):
