@@ -408,3 +408,26 @@ def test_integer_valued_reals_are_classes(tmp_path):
     path = write(tmp_path, "1,0.0\n2,1.0\n3,2e0\n4,1\n")
     data = load_dataset(path, task="classification", test_fraction=0)
     assert data.classes == [0, 1, 2]
+
+
+@pytest.mark.parametrize("separator, name", [(";", "';'"), ("\t", "a tab")])
+def test_other_separator_is_named(tmp_path, separator, name):
+    text = "".join(separator.join(["1", "2", "0"]) + "\n" for _ in range(3))
+    message = load_error(write(tmp_path, text))
+    assert message == (
+        f"{tmp_path / 'data.csv'}, line 1: one column that holds {name}; "
+        "chainrule reads comma-separated files: write ',' between cells"
+    )
+
+
+def test_decimal_commas_with_semicolons_get_a_hint(tmp_path):
+    path = write(tmp_path, "a,b,y\n1,5;2,5;0\n")
+    message = load_error(path)
+    assert "found '5;2'" in message and "reads comma-separated files" in message
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_empty_data_name(name):
+    with pytest.raises(DataError) as caught:
+        load_dataset(name)
+    assert str(caught.value).startswith(f"the data name is empty ({name!r})")

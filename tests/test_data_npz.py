@@ -118,12 +118,44 @@ def test_object_array_is_refused(tmp_path):
     np.savez(path, x=X, y=objects, allow_pickle=True)
     message = load_error(path)
     assert "array 'y' holds Python objects" in message
+    assert "chainrule never loads pickled data" in message
 
 
 def test_not_an_archive(tmp_path):
     path = tmp_path / "text.npz"
     path.write_text("x,y\n1,2\n")
-    assert "not a readable .npz archive" in load_error(path)
+    message = load_error(path)
+    assert message.startswith(f"{path}: not a valid NPZ archive (it does not")
+    # NumPy's own message here speaks of pickled data and how to load it.
+    assert "pickle" not in message
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (bytes(range(256)) * 2, "it does not start like a ZIP archive"),
+        (b"", "the file is empty"),
+        (b"\x80\x04\x95\x00", "it holds pickled Python data, which chainrule never"),
+        (b"PK\x03\x04 damaged", "not a readable .npz archive"),
+    ],
+)
+def test_file_that_is_not_an_archive(tmp_path, content, reason):
+    path = tmp_path / "data.npz"
+    path.write_bytes(content)
+    message = load_error(path)
+    assert reason in message
+    assert "allow_pickle" not in message
+
+
+def test_single_npy_array_is_refused(tmp_path):
+    path = tmp_path / "data.npz"
+    with open(path, "wb") as handle:
+        np.save(handle, np.array([None, 1], dtype=object), allow_pickle=True)
+    message = load_error(path)
+    assert message == (
+        f"{path}: holds a single .npy array, not an .npz archive; expected "
+        "numpy.savez(path, x=..., y=...)"
+    )
 
 
 def test_text_features_are_refused(tmp_path):

@@ -165,6 +165,12 @@ def _label_indices(label_columns, first_row, source, first_line) -> list[int]:
             f"{source}: the label columns {label_columns!r} name a column "
             "twice; give each label column once"
         )
+    if n_columns == 1 and (";" in first_row[0] or "\t" in first_row[0]):
+        raise DataError(
+            f"{source}, line {first_line}: one column that holds "
+            f"{_separator_name(first_row[0])}; chainrule reads comma-separated "
+            "files: write ',' between cells"
+        )
     if len(indices) >= n_columns:
         raise DataError(
             f"{source}: all {n_columns} columns are labels; expected at least "
@@ -494,8 +500,45 @@ def _check_test_classes(class_ids, n_train, classes, source) -> None:
         )
 
 
+# How files start: a ZIP archive (numpy.savez), an empty ZIP archive, a
+# single .npy array (numpy.save), a pickle (protocol 2 or later).
+# np.load is called only on ZIP archives, so it returns an NpzFile.
+_ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")
+_NPY_START = b"\x93NUMPY"
+_PICKLE_START = b"\x80"
+
+
+def _check_npz_signature(source: str) -> None:
+    # Refuse a file that does not start as a ZIP archive, in one line.
+    try:
+        with open(source, "rb") as handle:
+            start = handle.read(6)
+    except OSError as error:
+        raise DataError(f"{source}: cannot read the file ({error.strerror})") from None
+    if start.startswith(_ZIP_STARTS):
+        return
+    if start.startswith(_NPY_START):
+        raise DataError(
+            f"{source}: holds a single .npy array, not an .npz archive; expected "
+            "numpy.savez(path, x=..., y=...)"
+        )
+    if start == b"":
+        found = "the file is empty"
+    elif start.startswith(_PICKLE_START):
+        found = "it holds pickled Python data, which chainrule never loads"
+    else:
+        found = "it does not start like a ZIP archive"
+    raise DataError(
+        f"{source}: not a valid NPZ archive ({found}); expected a file "
+        "written by numpy.savez(path, x=..., y=...)"
+    )
+
+
 def _read_npz(source: str) -> dict:
-    # Every array of the archive, read without pickle.
+    # Every array of the archive, read without pickle. The first bytes
+    # tell an archive from other files: for anything that is neither a
+    # ZIP archive nor an .npy array, np.load would speak of pickled data.
+    _check_npz_signature(source)
     try:
         archive = np.load(source, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
@@ -503,11 +546,6 @@ def _read_npz(source: str) -> dict:
             f"{source}: not a readable .npz archive ({error}); expected a file "
             "written by numpy.savez"
         ) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(
-            f"{source}: holds a single .npy array, not an .npz archive; expected "
-            "numpy.savez(path, x=..., y=...)"
-        )
     arrays = {}
     with archive:
         for name in archive.files:
@@ -517,7 +555,8 @@ def _read_npz(source: str) -> dict:
                 if "pickle" in str(error).lower() or "object" in str(error).lower():
                     raise DataError(
                         f"{source}: array {name!r} holds Python objects (dtype "
-                        "object), which are not loaded; expected numbers or text"
+                        "object, stored as pickled data), and chainrule never "
+                        "loads pickled data; expected numbers or text"
                     ) from None
                 raise DataError(
                     f"{source}: array {name!r} is unreadable ({error})"

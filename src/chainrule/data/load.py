@@ -83,8 +83,14 @@ def load_dataset(
             return load_mnist1d(cache_dir)
         return load_sklearn_set(spec, test_fraction=test_fraction, seed=seed)
 
-    path = Path(spec)
     source = os.fspath(spec)
+    if isinstance(source, str) and source.strip() == "":
+        names = ", ".join(BUILTIN_NAMES)
+        raise DataError(
+            f"the data name is empty ({source!r}); expected a built-in name "
+            f"({names}) or the path of a .csv or .npz file"
+        )
+    path = Path(spec)
     if not path.exists():
         if isinstance(spec, str) and _looks_like_a_name(spec):
             names = ", ".join(BUILTIN_NAMES)
