@@ -109,3 +109,80 @@ def test_cli_prints_the_table_and_saves_the_plot(tmp_path, capsys):
     assert "std of h_k" in out and "0.5·2/D_h" in out
     png_size(plot)
     assert '"h_std"' in numbers.read_text(encoding="utf-8")
+
+
+def test_overflow_warns_naming_the_variance_and_leaves_nan():
+    # σ²_Ω = 1e300: weights of std 1e150 push f_1 past float64's range.
+    with pytest.warns(RuntimeWarning, match=r"σ²_Ω = 1e\+300") as caught:
+        study = run_init_study(
+            n_layers=4, width=10, variances=[1e300, 0.2], n_examples=20, rng=0
+        )
+    assert len(caught) == 1
+    assert study.overflow[0] is not None and study.overflow[1] is None
+    assert np.all(np.isnan(study.dl_df_std[0]))
+    assert np.isnan(study.h_std[0, -1])
+    # The other variance is untouched.
+    assert np.all(np.isfinite(study.h_std[1])) and np.all(study.h_std[1] > 0)
+    assert study.to_dict()["h_std"][0][-1] is None
+
+
+def test_cli_warns_on_overflow(tmp_path, capsys):
+    arguments = ["init-study", "--layers", "4", "--width", "10", "--examples"]
+    arguments += ["20", "--variances", "1e300", "--no-plot"]
+    with pytest.warns(RuntimeWarning, match=r"σ²_Ω = 1e\+300"):
+        assert main(arguments) == 0
+    assert "nan" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "plot, message",
+    [
+        ("missing/x.png", "does not exist"),
+        ("x.txt", "ending in .png"),
+        ("folder.png", "is a folder"),
+    ],
+)
+def test_cli_refuses_a_bad_plot_path_before_computing(
+    tmp_path, capsys, monkeypatch, plot, message
+):
+    import chainrule.init_study
+
+    (tmp_path / "folder.png").mkdir()
+
+    def never(**options):
+        raise AssertionError("the study ran before the plot path was checked")
+
+    monkeypatch.setattr(chainrule.init_study, "run_init_study", never)
+    assert main(["init-study", "--plot", str(tmp_path / plot)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1
+    assert message in captured.err
+    assert not (tmp_path / "x.txt").exists()
+
+
+def test_cli_plot_and_no_plot_are_exclusive(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["init-study", "--plot", "x.png", "--no-plot"])
+    assert exit_info.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_plot_legend_uses_mathtext(study, tmp_path, monkeypatch):
+    # σ²_Ω is set with mathtext, not written as the literal text "σ²_Ω".
+    import matplotlib.figure
+
+    labels = []
+    original = matplotlib.figure.Figure.savefig
+
+    def savefig(figure, *args, **kwargs):
+        for axis in figure.axes:
+            legend = axis.get_legend()
+            if legend is not None:
+                labels.extend(text.get_text() for text in legend.get_texts())
+        return original(figure, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    plot_init_study(study, tmp_path / "init.png")
+    assert labels and all(r"$\sigma^2_\Omega" in label for label in labels)
+    assert not any("σ²_Ω" in label for label in labels)

@@ -96,7 +96,9 @@ def plot_init_study(result, path, title=""):
     for v, factor in enumerate(factors):
         colour = colours(0.5 + 0.5 * np.log2(factor) / span)
         is_he = np.isclose(factor, 1.0)
-        label = sub(f"σ²_Ω = {factor:g} × 2/D_h") + (" (He)" if is_he else "")
+        # Matplotlib's mathtext sets σ²_Ω and D_h as the book does.
+        label = rf"$\sigma^2_\Omega = {factor:g} \times 2/D_h$"
+        label += " (He)" if is_he else ""
         if is_he:
             colour = "black"
         style = {"color": colour, "linewidth": 2.5 if is_he else 1.5}

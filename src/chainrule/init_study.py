@@ -15,7 +15,8 @@ backward passes: for each σ²_Ω it reports the standard deviation of h_k
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,6 +47,10 @@ class InitStudyResult:
         ``h_std[v, k − 1]`` is the std of h_k, k = 1 … K, at variance v.
     dl_df_std : ndarray of shape (V, K + 1)
         ``dl_df_std[v, k]`` is the std of ∂ℓ/∂f_k, k = 0 … K.
+    overflow : list of str or None
+        One entry per variance: None, or where the numbers left float64's
+        range (for example ``"f_3"`` or ``"∂ℓ/∂f_7"``). From there on that
+        variance's entries of ``h_std`` and ``dl_df_std`` are nan.
     """
 
     n_layers: int
@@ -56,6 +61,7 @@ class InitStudyResult:
     he_variance: float
     h_std: np.ndarray
     dl_df_std: np.ndarray
+    overflow: list = field(default_factory=list)
 
     @property
     def factors(self):
@@ -71,8 +77,9 @@ class InitStudyResult:
             "seed": self.seed,
             "he_variance": self.he_variance,
             "variances": self.variances.tolist(),
-            "h_std": self.h_std.tolist(),
-            "dl_df_std": self.dl_df_std.tolist(),
+            "h_std": _jsonable(self.h_std),
+            "dl_df_std": _jsonable(self.dl_df_std),
+            "overflow": list(self.overflow),
         }
 
 
@@ -108,8 +115,14 @@ def run_init_study(
     Biases are 0 and the computation is float64. The loss is least
     squares against targets drawn from N(0, 1); its gradient ∂ℓ/∂f_K
     starts backward pass 1, and how its size changes from layer to layer
-    does not depend on which loss starts it. Values that leave float64's
-    range show as inf or 0.
+    does not depend on which loss starts it.
+
+    A variance so large that the numbers leave float64's range (for
+    example σ²_Ω = 1e300) makes the rest of its pass meaningless: from the
+    first f_k (forward) or ∂ℓ/∂f_k (backward) that is not finite, or whose
+    standard deviation is not, its entries are nan, ``overflow`` names
+    where it happened, and an ``OverflowWarning`` names the variance.
+    Values so small that they round to 0 (underflow) show as 0.
     """
     for name, value in (
         ("n_layers", n_layers),
@@ -138,6 +151,7 @@ def run_init_study(
     loss = LeastSquares()
     h_std = np.empty((variances.size, n_layers))
     dl_df_std = np.empty((variances.size, n_layers + 1))
+    overflow = []
     for v, variance in enumerate(variances):
         network = Network.initialize(
             sizes, rng, dtype=np.float64, weight_variance=float(variance)
@@ -147,6 +161,16 @@ def run_init_study(
             gradients = network.backward(trace, loss.gradient(trace.output, y))
             h_std[v] = [np.std(trace.h[k]) for k in range(1, n_layers + 1)]
             dl_df_std[v] = [np.std(g) for g in gradients.dl_df]
+            f_std = [np.std(f) for f in trace.f]
+        overflow.append(_mark_overflow(trace, gradients, f_std, h_std[v], dl_df_std[v]))
+        if overflow[-1] is not None:
+            warnings.warn(
+                f"σ²_Ω = {variance:g}: the numbers overflowed float64 at "
+                f"{overflow[-1]}; this variance's standard deviations are "
+                "nan from there on",
+                OverflowWarning,
+                stacklevel=2,
+            )
     return InitStudyResult(
         n_layers=n_layers,
         width=width,
@@ -156,7 +180,45 @@ def run_init_study(
         he_variance=he_variance,
         h_std=h_std,
         dl_df_std=dl_df_std,
+        overflow=overflow,
     )
+
+
+class OverflowWarning(RuntimeWarning):
+    """A weight variance whose activations or gradients left float64's range."""
+
+
+def _mark_overflow(trace, gradients, f_std, h_std, dl_df_std):
+    """Set entries past an overflow to nan; return where it happened, or None.
+
+    h_{k+1} = a[f_k], so an overflow at f_j spoils h_{j+1} … h_K (entries
+    j … K − 1 of ``h_std``) and, since ∂ℓ/∂f_K depends on the output, all
+    of backward pass 1. Backward pass 1 runs from f_K down to f_0, so an
+    overflow at ∂ℓ/∂f_j spoils ∂ℓ/∂f_j … ∂ℓ/∂f_0.
+    """
+
+    def finite(array, std):
+        return bool(np.isfinite(std)) and bool(np.all(np.isfinite(array)))
+
+    for j, (f, std) in enumerate(zip(trace.f, f_std, strict=True)):
+        if not finite(f, std):
+            h_std[j:] = np.nan
+            dl_df_std[:] = np.nan
+            return f"f_{j}"
+    for j in range(len(gradients.dl_df) - 1, -1, -1):
+        if not finite(gradients.dl_df[j], dl_df_std[j]):
+            dl_df_std[: j + 1] = np.nan
+            return f"∂ℓ/∂f_{j}"
+    if not np.all(np.isfinite(h_std)):
+        j = int(np.argmin(np.isfinite(h_std)))
+        h_std[j:] = np.nan
+        return f"h_{j + 1}"
+    return None
+
+
+def _jsonable(array):
+    """Nested lists with nan as None, since JSON has no nan."""
+    return [[None if np.isnan(v) else float(v) for v in row] for row in array]
 
 
 def format_table(result, every=5):

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from ..atomic import write_text
-from .errors import CommandError
+from .errors import CommandError, UsageError
 from .options import positive_int
 
 
@@ -85,14 +85,15 @@ def add_parser(subparsers):
         metavar="N",
         help="print every N-th layer in the table (default: 5)",
     )
-    parser.add_argument(
+    plot = parser.add_mutually_exclusive_group()
+    plot.add_argument(
         "--plot",
         type=Path,
         default=Path("init-study.png"),
-        metavar="FILE",
-        help="where to save the plot (default: init-study.png)",
+        metavar="FILE.png",
+        help="where to save the plot, a PNG file (default: init-study.png)",
     )
-    parser.add_argument("--no-plot", action="store_true", help="save no plot")
+    plot.add_argument("--no-plot", action="store_true", help="save no plot")
     parser.add_argument(
         "--json", type=Path, metavar="FILE", help="also save the numbers as JSON"
     )
@@ -102,6 +103,17 @@ def add_parser(subparsers):
 
 def run(args):
     from ..init_study import format_table, run_init_study
+
+    # Refuse output paths that cannot be written before the computation.
+    if not args.no_plot:
+        if args.plot.suffix.lower() != ".png":
+            raise UsageError(
+                f"--plot {args.plot}: the plot is a PNG image; give a name "
+                "ending in .png"
+            )
+        _check_writable("--plot", args.plot)
+    if args.json is not None:
+        _check_writable("--json", args.json)
 
     variances = args.variances
     if args.factors is not None:
@@ -126,3 +138,12 @@ def run(args):
     except OSError as error:
         raise CommandError(f"cannot write output: {error}") from None
     return 0
+
+
+def _check_writable(option, path):
+    """A UsageError unless ``path`` names a file in an existing folder."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: that is a folder; give a file name")
