@@ -4,15 +4,18 @@ Classification reports the loss, the accuracy and the confusion matrix;
 multi-label adds the exact-match rate and a 2 × 2 table per label;
 regression reports the loss, RMSE and R², in the targets' own units.
 
-A built-in data set is split as the model's training run split it (its
-seed and test fraction are in the model file), and its test part is
-evaluated by default; a file is evaluated whole.
+The data the model was trained on (a built-in set, or the same file,
+recognized by its content) are split as the training run split them,
+from the seed and fractions in the model file, and their test part is
+evaluated by default. Other data are evaluated whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,7 @@ import numpy as np
 from ..data import BUILTIN_NAMES, DataError, load_dataset
 from ..losses import get_loss
 from ..model_file import ModelFileError, load
-from ..training.validation import align_labels
+from ..training.validation import align_labels, validation_split
 from .errors import CommandError
 from .options import add_threads_option, apply_threads
 
@@ -48,9 +51,13 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--part",
-        choices=["test", "train", "all"],
-        help="which examples to evaluate (default: test for a built-in "
-        "set, all for a file)",
+        choices=["test", "train", "validation", "all"],
+        help="which examples to evaluate: the test part, the examples "
+        "trained on, the validation part, or all of them. The training "
+        "run's split is re-created from the model's seed and fractions "
+        "when the data are those it was trained on (a built-in set of that "
+        "name, or the same file) (default: test when there is a test part, "
+        "else all)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     add_threads_option(parser)
@@ -85,6 +92,19 @@ def open_model(path):
 def load_labelled_examples(model, spec, label_column=None, part=None):
     """Rows and targets from ``spec``, checked against and aligned to the model.
 
+    When ``spec`` is the data the model was trained on (a built-in set of
+    that name, or a file whose content hash the model recorded), the
+    training run's splits are re-created from the model's metadata: the
+    test part from its seed and test fraction, and the validation part
+    from its validation fraction. Other data have no split of their own
+    (unless an NPZ file brings test arrays) and are evaluated whole.
+
+    Parameters
+    ----------
+    part : {"test", "train", "validation", "all"}, optional
+        Default: "test" when the data have a test part, "all" otherwise.
+        "train" is the examples trained on, without the validation ones.
+
     Returns
     -------
     rows : ndarray of shape (N, D_i)
@@ -97,19 +117,20 @@ def load_labelled_examples(model, spec, label_column=None, part=None):
     from .train import _label_columns
 
     builtin = isinstance(spec, str) and spec in BUILTIN_NAMES
-    part = part or ("test" if builtin else "all")
     metadata = model.metadata or {}
+    same = is_training_data(model, spec)
+    seed = _seed(metadata.get("seed"))
+    test_fraction = _fraction(metadata.get("test_fraction", 0.2)) if same else 0.0
+    if label_column is None and same:
+        label_column = metadata.get("label_column")
     try:
         if builtin:
-            dataset = load_dataset(
-                spec,
-                test_fraction=_fraction(metadata.get("test_fraction", 0.2)),
-                seed=int(metadata.get("seed", 0)),
-            )
+            dataset = load_dataset(spec, test_fraction=test_fraction, seed=seed)
         else:
             dataset = load_dataset(
                 spec,
-                test_fraction=0.0,
+                test_fraction=test_fraction,
+                seed=seed,
                 label_columns=_label_columns(label_column),
                 task=model.task,
             )
@@ -117,16 +138,12 @@ def load_labelled_examples(model, spec, label_column=None, part=None):
         raise CommandError(str(error)) from None
 
     check_feature_count(spec, dataset.n_features, model.n_features)
-    pieces = []
-    if part in ("train", "all"):
-        pieces.append(("train", dataset.x_train, dataset.y_train))
-    if part in ("test", "all") and dataset.x_test is not None:
-        pieces.append(("test", dataset.x_test, dataset.y_test))
-    if not pieces or sum(len(x) for _, x, _ in pieces) == 0:
-        raise CommandError(
-            f"{spec}: has no {part} part to evaluate; use --part all or train"
-        )
-    rows = np.concatenate([x for _, x, _ in pieces])
+    has_test = dataset.x_test is not None and len(dataset.x_test) > 0
+    part = part or ("test" if has_test else "all")
+    if part == "test" and not has_test:
+        raise CommandError(_no_test_part(spec, same, metadata))
+    pieces = _pieces(dataset, part, same, metadata, seed, spec)
+    rows = np.concatenate([dataset_x[index] for _, dataset_x, _, index in pieces])
     if model.classes is not None:
         if dataset.classes is None:
             raise CommandError(
@@ -137,19 +154,22 @@ def load_labelled_examples(model, spec, label_column=None, part=None):
             targets = np.concatenate(
                 [
                     align_labels(
-                        y,
+                        y[index],
                         dataset.classes,
                         model.classes,
                         spec,
-                        lambda i, which=which: dataset.where(which, i),
+                        lambda i, which=which, index=index: dataset.where(
+                            which, int(index[i])
+                        ),
                     )
-                    for which, _, y in pieces
+                    for which, _, y, index in pieces
                 ]
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
     else:
-        targets = np.concatenate([y for _, _, y in pieces]).astype(np.float64)
+        targets = np.concatenate([y[index] for _, _, y, index in pieces])
+        targets = targets.astype(np.float64)
         if targets.ndim == 1:
             targets = targets[:, None]
         if targets.shape[1] != model.n_outputs:
@@ -160,6 +180,79 @@ def load_labelled_examples(model, spec, label_column=None, part=None):
             )
     name = f"{dataset.name}, {part} part ({len(rows)} examples)"
     return rows, targets, name
+
+
+def is_training_data(model, spec):
+    """Whether ``spec`` names the data the model was trained on.
+
+    A built-in set is recognized by its name; a file by the SHA-256 of its
+    content, which ``chainrule train`` records in the model's metadata.
+    """
+    metadata = model.metadata or {}
+    if isinstance(spec, str) and spec in BUILTIN_NAMES:
+        return metadata.get("data") == spec
+    recorded = metadata.get("data_sha256")
+    path = Path(spec)
+    if recorded is None or not path.is_file():
+        return False
+    return file_sha256(path) == recorded
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _pieces(dataset, part, same, metadata, seed, spec):
+    """(which, x, y, indices) for each piece of ``part``."""
+    every_train = np.arange(dataset.n_train)
+    keep, held = every_train, None
+    fraction = metadata.get("validation_fraction")
+    if same and fraction is not None:
+        class_ids = dataset.y_train if dataset.task == "classification" else None
+        with warnings.catch_warnings():
+            # The training run already warned about its split.
+            warnings.simplefilter("ignore")
+            try:
+                keep, held = validation_split(
+                    dataset.n_train, float(fraction), seed, class_ids, source=spec
+                )
+            except (TypeError, ValueError) as error:
+                raise CommandError(f"{spec}: {error}") from None
+    if part == "validation":
+        if held is None:
+            raise CommandError(
+                f"{spec}: the model was not trained with --validation-fraction "
+                "on these data, so there is no validation part to re-create; "
+                "choose --part test, train or all"
+            )
+        return [("train", dataset.x_train, dataset.y_train, held)]
+    pieces = []
+    if part == "train":
+        pieces.append(("train", dataset.x_train, dataset.y_train, keep))
+    if part == "all":
+        pieces.append(("train", dataset.x_train, dataset.y_train, every_train))
+    if part in ("test", "all") and dataset.x_test is not None:
+        every_test = np.arange(len(dataset.x_test))
+        pieces.append(("test", dataset.x_test, dataset.y_test, every_test))
+    return pieces
+
+
+def _no_test_part(spec, same, metadata):
+    if same:
+        return (
+            f"{spec}: the model was trained on every example of it (test "
+            "fraction 0), so there is no test part; choose --part train or all"
+        )
+    return (
+        f"{spec}: has no test part: it is not the data the model was trained "
+        "on (or the model does not record them), so the training run's split "
+        "cannot be re-created; evaluate it whole with --part all"
+    )
 
 
 def check_feature_count(spec, n_found, n_expected):
@@ -285,6 +378,14 @@ def _table(row_names, column_names, body):
             name.ljust(width) + "  " + "  ".join(c.rjust(column_width) for c in row)
         )
     return lines
+
+
+def _seed(value):
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return value if 0 <= value < 2**32 else 0
 
 
 def _fraction(value):

@@ -500,6 +500,7 @@ def run(args):
             "seed": args.seed,
             "test_fraction": args.test_fraction,
             "validation_fraction": args.validation_fraction,
+            **_data_identity(args),
         },
         feature_names=dataset.feature_names,
         label_names=dataset.label_names,
@@ -1106,6 +1107,20 @@ def _epoch_line(record, n_epochs):
     if record.test_accuracy is not None:
         parts.append(f"test acc {record.test_accuracy:.3f}")
     return "  ".join(parts)
+
+
+def _data_identity(args):
+    """What lets ``chainrule evaluate`` recognize a data file as the one
+    trained on, to re-create the run's split: the SHA-256 of its content
+    and the --label-column given."""
+    from .evaluate import file_sha256
+
+    if args.data in _builtin_names() or not Path(args.data).is_file():
+        return {}
+    return {
+        "data_sha256": file_sha256(args.data),
+        "label_column": args.label_column,
+    }
 
 
 def _regression_fit(model, dataset, standardized):
