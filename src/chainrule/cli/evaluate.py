@@ -190,7 +190,9 @@ def is_training_data(model, spec):
     """
     metadata = model.metadata or {}
     if isinstance(spec, str) and spec in BUILTIN_NAMES:
-        return metadata.get("data") == spec
+        # A file's stem may be a built-in name (iris.csv): a model
+        # trained on a file records its hash.
+        return metadata.get("data") == spec and "data_sha256" not in metadata
     recorded = metadata.get("data_sha256")
     path = Path(spec)
     if recorded is None or not path.is_file():
