@@ -42,6 +42,81 @@ def test_standardizer_keeps_float32_and_checks_width():
         standardizer.transform(np.ones((4, 2)))
 
 
+def plain_statistics(rows):
+    # The textbook formulas, as Standardizer.fit computed them before it
+    # scaled columns against overflow.
+    mean, std = rows.mean(axis=0), rows.std(axis=0)
+    std[rows.max(axis=0) == rows.min(axis=0)] = 1.0
+    return mean, std
+
+
+def test_standardizer_matches_plain_formulas_bit_for_bit():
+    # Scaling by powers of two is exact: ordinary data give the same
+    # statistics and standardized values as the plain formulas (tolerance
+    # 0).
+    rng = np.random.default_rng(5)
+    rows = rng.normal(size=(50, 4)) * [1e-3, 1.0, 1e5, 1e30] + [0, 7, -1e6, 1e31]
+    standardizer = Standardizer.fit(rows)
+    mean, std = plain_statistics(rows)
+    np.testing.assert_array_equal(standardizer.mean, mean)
+    np.testing.assert_array_equal(standardizer.std, std)
+    np.testing.assert_array_equal(standardizer.transform(rows), (rows - mean) / std)
+
+
+@pytest.mark.filterwarnings("error")
+def test_standardizer_handles_the_largest_floats():
+    # A column of 1e308 overflowed the plain mean; a column spanning
+    # -1.7e308 … 1.7e308 overflows x − mean too.
+    rows = np.array([[1e308, 1.7e308], [1e308, -1.7e308], [1e308, 1.7e308]])
+    standardizer = Standardizer.fit(rows)
+    np.testing.assert_allclose(
+        standardizer.mean, [1e308, 1.7e308 / 3], rtol=1e-15, atol=0
+    )
+    # Population std of (a, −a, a) is a·sqrt(8/9); the constant column
+    # gets 1.
+    np.testing.assert_allclose(
+        standardizer.std, [1.0, 1.7e308 * np.sqrt(8 / 9)], rtol=1e-15, atol=0
+    )
+    out = standardizer.transform(rows)
+    expected = np.array([[0.0, 1 / np.sqrt(2)], [0.0, -np.sqrt(2)]])
+    np.testing.assert_allclose(out[:2], expected, rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.filterwarnings("error")
+def test_standardizer_handles_tiny_values():
+    # Squares of 1e-200 underflow to 0 in the plain formula (std 0).
+    rows = np.array([[1e-200], [2e-200], [3e-200]])
+    standardizer = Standardizer.fit(rows)
+    np.testing.assert_allclose(
+        standardizer.std, [1e-200 * np.sqrt(2 / 3)], rtol=1e-15, atol=0
+    )
+    np.testing.assert_allclose(
+        standardizer.transform(rows)[:, 0],
+        [-np.sqrt(1.5), 0.0, np.sqrt(1.5)],
+        rtol=1e-14,
+        atol=1e-15,
+    )
+
+
+@pytest.mark.filterwarnings("error")
+def test_standardizer_refuses_values_it_cannot_represent():
+    standardizer = Standardizer.fit(np.full((3, 1), 1e308))
+    with pytest.raises(ValueError, match=r"row 1, feature 0: -1\.7e\+308 lies"):
+        standardizer.transform(np.array([[1e308], [-1.7e308]]))
+    with pytest.raises(ValueError, match="in float32; rescale the feature or use"):
+        standardizer.transform(np.ones((1, 1), dtype=np.float32))
+    with pytest.raises(ValueError, match="row 1, feature 0 is nan"):
+        Standardizer.fit(np.array([[1.0], [np.nan]]))
+
+
+@pytest.mark.filterwarnings("error")
+def test_csv_column_of_1e308_standardizes(tmp_path):
+    text = "".join(f"1e308,{i},{i % 2}\n" for i in range(10))
+    data = csv_dataset(tmp_path, text)
+    standardized, _ = standardize(data)
+    np.testing.assert_array_equal(standardized.x_train[:, 0], np.zeros(10))
+
+
 def test_standardizer_rejects_bad_statistics():
     with pytest.raises(ValueError, match="positive"):
         Standardizer(np.zeros(2), np.array([1.0, 0.0]))
