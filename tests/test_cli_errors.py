@@ -136,3 +136,35 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     process.stderr.close()
     assert process.wait(timeout=60) == 141
     assert stderr == ""
+
+
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["train", "--data", "iris", "--label-column", "0"], "built-in"),
+        (["train", "--data", "iris", "--task", "regression"], "built-in"),
+        (["train", "--data", "x.npz", "--label-column", "0"], "NPZ"),
+        (["evaluate", "m.npz", "--data", "wine", "--label-column", "0"], "built-in"),
+        (
+            ["predict", "m.npz", "--data", "x.npz", "--label-column", "0"]
+            + ["-o", "p.csv"],
+            "NPZ",
+        ),
+    ],
+)
+def test_a_label_column_where_none_applies_is_a_usage_error(
+    argv, pattern, tmp_path, capsys
+):
+    if argv[0] == "train":
+        argv = [*argv, "--out", str(tmp_path / "o")]
+    status, _, stderr = run_cli(argv, capsys)
+    assert status == 2
+    assert pattern in one_line(stderr)
+
+
+def test_an_unknown_data_set_is_a_data_error(tmp_path, capsys):
+    status, _, stderr = run_cli(
+        ["train", "--data", "no_such_set", "--out", str(tmp_path / "o")], capsys
+    )
+    assert status == 1
+    assert "unknown data set" in one_line(stderr)

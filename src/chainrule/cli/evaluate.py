@@ -25,7 +25,7 @@ from ..losses import get_loss
 from ..model_file import ModelFileError, load
 from ..training.validation import align_labels, validation_split
 from .errors import CommandError
-from .options import add_threads_option, apply_threads
+from .options import add_threads_option, apply_threads, check_label_options
 
 
 def add_parser(subparsers):
@@ -66,6 +66,7 @@ def add_parser(subparsers):
 
 
 def run(args):
+    check_label_options(args.data, args.label_column)
     apply_threads(args.threads)
     model = open_model(args.model)
     rows, targets, name = load_labelled_examples(

@@ -82,3 +82,27 @@ def apply_threads(threads):
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads, user_api="blas")
+
+
+def check_label_options(data, label_column, task=None, data_flag="--data"):
+    """Refuse --label-column or --task where they cannot apply (exit 2).
+
+    A built-in data set has its own labels and task; an NPZ file gives
+    its labels as the array ``y`` (``--task`` still applies to it).
+    """
+    from ..data import BUILTIN_NAMES
+    from .errors import UsageError
+
+    builtin = isinstance(data, str) and data in BUILTIN_NAMES
+    if builtin:
+        for flag, value in (("--label-column", label_column), ("--task", task)):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} applies to data files; {data_flag} {data} is a "
+                    "built-in data set with its own labels"
+                )
+    elif label_column is not None and str(data).lower().endswith(".npz"):
+        raise UsageError(
+            f"--label-column applies to CSV files; the NPZ file {data} gives "
+            "its labels as the array 'y'"
+        )

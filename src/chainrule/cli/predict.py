@@ -22,7 +22,7 @@ from ..data import DataError, load_dataset
 from ..losses import get_loss
 from .errors import CommandError, UsageError
 from .evaluate import check_feature_count, open_model
-from .options import add_threads_option, apply_threads
+from .options import add_threads_option, apply_threads, check_label_options
 
 
 def add_parser(subparsers):
@@ -68,6 +68,7 @@ def run(args):
         )
     if args.output.parent and not args.output.parent.is_dir():
         raise CommandError(f"-o {args.output}: the folder does not exist")
+    check_label_options(args.data, args.label_column)
     apply_threads(args.threads)
     model = open_model(args.model)
     rows = read_feature_rows(args.data, model, args.label_column)

@@ -53,6 +53,7 @@ from .errors import CommandError, UsageError
 from .options import (
     add_threads_option,
     apply_threads,
+    check_label_options,
     parse_hidden,
     positive_float,
     positive_int,
@@ -342,6 +343,7 @@ def run(args):
     resumed = _open_resume(args) if args.resume is not None else None
     _resolve_defaults(args)
     _check_options(args)
+    check_label_options(args.data, args.label_column, args.task)
     apply_threads(args.threads)
     started = time.perf_counter()
     if resumed is not None:
