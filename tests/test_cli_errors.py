@@ -168,3 +168,16 @@ def test_an_unknown_data_set_is_a_data_error(tmp_path, capsys):
     )
     assert status == 1
     assert "unknown data set" in one_line(stderr)
+
+
+def test_an_empty_hidden_is_refused_and_none_means_linear(tmp_path, capsys):
+    out = tmp_path / "linear"
+    status, _, stderr = run_cli(
+        ["train", "--data", "iris", "--hidden", "", "--out", str(out)], capsys
+    )
+    assert status == 2
+    assert "'none'" in one_line(stderr)
+    argv = ["train", "--data", "iris", "--hidden", "none", "--epochs", "1"]
+    status, stdout, stderr = run_cli([*argv, "--out", str(out)], capsys)
+    assert status == 0, stderr
+    assert "training 4-3 on iris" in stdout

@@ -47,9 +47,18 @@ def seed(text):
 
 
 def parse_hidden(text):
-    """'100,100,100' → [100, 100, 100]; '' or 'none' → [] (no hidden layer)."""
-    if text.strip().lower() in ("", "none"):
+    """'100,100,100' → [100, 100, 100]; 'none' → [] (no hidden layer).
+
+    An empty value is refused: it is more often an unset shell variable
+    than a wish for a linear model, which is written ``none``.
+    """
+    if text.strip().lower() == "none":
         return []
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "expected comma-separated widths such as 100,100,100, got an empty "
+            "value; write 'none' for no hidden layer (a linear model)"
+        )
     widths = []
     for part in text.split(","):
         try:

@@ -161,7 +161,8 @@ def add_parser(subparsers):
         type=parse_hidden,
         default=[100, 100, 100],
         metavar="D1,D2,...",
-        help="hidden layer widths D_1 … D_K (default: 100,100,100)",
+        help="hidden layer widths D_1 … D_K, or none for no hidden layer "
+        "(a linear model) (default: 100,100,100)",
     )
     model.add_argument(
         "--loss",
