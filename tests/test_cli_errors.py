@@ -181,3 +181,30 @@ def test_an_empty_hidden_is_refused_and_none_means_linear(tmp_path, capsys):
     status, stdout, stderr = run_cli([*argv, "--out", str(out)], capsys)
     assert status == 0, stderr
     assert "training 4-3 on iris" in stdout
+
+
+@pytest.mark.parametrize(
+    "argv, pattern",
+    [
+        (["--test-fraction", "0.3"], "mnist1d comes with its own split"),
+        (["--schedule", "cosine", "--lr-step", "3"], "--lr-step applies to"),
+        (["--schedule", "constant", "--lr-step", "3"], "--lr-step applies to"),
+        (["--data", "iris", "--lr-min", "0.001"], "--lr-min applies to"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(argv, pattern, tmp_path, capsys):
+    status, _, stderr = run_cli(["train", *argv, "--out", str(tmp_path)], capsys)
+    assert status == 2
+    assert pattern in one_line(stderr)
+
+
+def test_a_test_fraction_for_an_npz_with_test_arrays_warns(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "split.npz"
+    x, x_test = rng.normal(size=(30, 2)), rng.normal(size=(10, 2))
+    np.savez(data, x=x, y=x[:, 0], x_test=x_test, y_test=x_test[:, 0])
+    argv = ["train", "--data", str(data), "--test-fraction", "0.5", "--epochs", "1"]
+    with pytest.warns(UserWarning, match="--test-fraction 0.5 is ignored"):
+        status, stdout, _ = run_cli([*argv, "--out", str(tmp_path / "o")], capsys)
+    assert status == 0
+    assert "30 train, 10 test" in stdout

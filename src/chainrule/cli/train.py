@@ -134,9 +134,10 @@ def add_parser(subparsers):
     data.add_argument(
         "--test-fraction",
         type=float,
-        default=0.2,
+        default=None,
         metavar="F",
-        help="fraction held out for testing when the data has no test part "
+        help="fraction held out for testing, for data without a test part of "
+        "their own (not mnist1d, nor an NPZ file with x_test and y_test) "
         "(default: 0.2, stratified for classes)",
     )
     standardize = data.add_mutually_exclusive_group()
@@ -241,9 +242,10 @@ def add_parser(subparsers):
     optimization.add_argument(
         "--lr-step",
         type=positive_int,
-        default=10,
+        default=None,
         metavar="E",
-        help="multiply the learning rate by --lr-factor every E epochs (default: 10)",
+        help="for --schedule step: multiply the learning rate by --lr-factor "
+        "every E epochs (default: 10)",
     )
     optimization.add_argument(
         "--lr-factor",
@@ -256,9 +258,9 @@ def add_parser(subparsers):
     optimization.add_argument(
         "--lr-min",
         type=float,
-        default=0.0,
+        default=None,
         metavar="A",
-        help="the cosine schedule's final learning rate (default: 0)",
+        help="for --schedule cosine: the final learning rate (default: 0)",
     )
     optimization.add_argument(
         "--batch-size", type=positive_int, default=100, help="(default: 100)"
@@ -341,7 +343,13 @@ def add_parser(subparsers):
 
 
 def run(args):
+    # Options that only apply in some cases default to None, so that one
+    # given where it does not apply can be refused rather than ignored.
+    given = {name for name in ("test_fraction", "lr_step", "lr_min")}
+    given = {name for name in given if getattr(args, name) is not None}
+    args.given_options = given
     resumed = _open_resume(args) if args.resume is not None else None
+    _check_applicable(args, given)
     _resolve_defaults(args)
     _check_options(args)
     check_label_options(args.data, args.label_column, args.task)
@@ -804,6 +812,13 @@ def load_training_data(args):
         )
         loss_name = args.loss or LOSS_FOR_TASK[dataset.task]
         check_labels_for_loss(dataset, loss_name)
+        own_test = "y_test" in dataset.origin_kinds[1:]
+        if own_test and "test_fraction" in getattr(args, "given_options", ()):
+            warnings.warn(
+                f"--test-fraction {args.test_fraction} is ignored: "
+                f"{args.data} has its own test arrays x_test and y_test",
+                stacklevel=1,
+            )
         dataset, held_out = _hold_out_validation(args, dataset, loss_name)
     except DataError as error:
         raise CommandError(str(error)) from None
@@ -988,8 +1003,37 @@ def _finite_or_null(value):
     return value
 
 
+def _check_applicable(args, given):
+    """Refuse an option that was given where it would be ignored."""
+    from ..data.builtin import MNIST1D
+
+    if "test_fraction" in given and args.data == MNIST1D:
+        raise UsageError(
+            "--test-fraction applies to data without a test part of their "
+            "own; mnist1d comes with its own split (4000 training and 1000 "
+            "test examples)"
+        )
+    if "lr_step" in given and args.schedule != "step":
+        raise UsageError(
+            f"--lr-step applies to --schedule step, not {args.schedule}"
+            + (
+                " (which multiplies by --lr-factor every epoch)"
+                if args.schedule == "exponential"
+                else ""
+            )
+        )
+    if "lr_min" in given and args.schedule != "cosine":
+        raise UsageError(f"--lr-min applies to --schedule cosine, not {args.schedule}")
+
+
 def _resolve_defaults(args):
     """Fill the defaults that depend on other options; refuse misfits."""
+    if args.test_fraction is None:
+        args.test_fraction = 0.2
+    if args.lr_step is None and args.schedule == "step":
+        args.lr_step = 10
+    if args.lr_min is None and args.schedule == "cosine":
+        args.lr_min = 0.0
     if args.optimizer == "adam":
         for flag, value in (
             ("--momentum", args.momentum),
