@@ -102,6 +102,46 @@ def make_problem(size, loss, n_batches=4, seed=0):
     )
 
 
+def make_optimizer(name="sgd"):
+    """chainrule's SGD with momentum, or the variant proposed for it."""
+    if name == "sgd-gradient-scratch":
+        return _gradient_scratch_sgd_class()(momentum=MOMENTUM)
+    from chainrule.training.optimizers import SGD
+
+    return SGD(momentum=MOMENTUM)
+
+
+def _gradient_scratch_sgd_class():
+    # Built on first use, so that importing this module imports no chainrule
+    # (the PyTorch memory process imports it too).
+    from chainrule.training.optimizers import SGD
+
+    class GradientScratchSGD(SGD):
+        """SGD with momentum whose update uses g's buffer as scratch space.
+
+        A proposal measured here, not chainrule's optimizer: for heavy-ball
+        momentum without weight decay it runs v ← μ v; v ← v + g;
+        g ← α v; θ ← θ − g, four passes over the parameters and no scratch
+        buffer (``SGD.step`` documents that g may be overwritten). Every
+        other configuration falls back to chainrule's own update.
+        """
+
+        def _numpy_step(self, theta, g, alpha):
+            plain = not (self.weight_decay or self.nesterov or self.dampened)
+            if not plain or self.momentum == 0.0:
+                super()._numpy_step(theta, g, alpha)
+                return
+            if self.velocity is None:
+                self.velocity = np.zeros_like(theta)
+            v = self.velocity
+            v *= self.momentum
+            v += g
+            np.multiply(v, alpha, out=g)
+            theta -= g
+
+    return GradientScratchSGD
+
+
 class Contender:
     """A named training step; ``steps_per_call`` steps per call."""
 
@@ -131,18 +171,23 @@ def _batch_targets(problem, where, targets, labels):
 class ChainruleStep(Contender):
     """``TrainingStep`` plus the SGD update, as ``chainrule train`` runs."""
 
-    def __init__(self, problem, update=True):
-        from chainrule.training.optimizers import SGD
+    def __init__(self, problem, update=True, optimizer="sgd"):
         from chainrule.training.step import TrainingStep
 
         self.problem = problem
         self.network = problem.initial.copy()
         self.step = TrainingStep(self.network, _chainrule_loss(problem.loss))
-        self.optimizer = SGD(momentum=MOMENTUM)
+        self.optimizer = make_optimizer(optimizer)
         self.update = update
-        if update:
+        if update and optimizer == "sgd":
             self.name = "chainrule-numpy"
             self.description = "chainrule, NumPy: TrainingStep + SGD update"
+        elif update:
+            self.name = "chainrule-numpy-proposed-sgd"
+            self.description = (
+                "chainrule, NumPy: TrainingStep + the proposed SGD update "
+                "(gradient buffer as scratch)"
+            )
         else:
             self.name = "chainrule-numpy-gradient"
             self.description = "chainrule, NumPy: TrainingStep alone"
@@ -237,13 +282,12 @@ class ChainruleTorch(Contender):
         import torch
 
         from chainrule.backends import network_to
-        from chainrule.training.optimizers import SGD
         from chainrule.training.step import TrainingStep
 
         self.problem = problem
         self.network = network_to(problem.initial, torch, "cpu")
         self.step = TrainingStep(self.network, _chainrule_loss(problem.loss))
-        self.optimizer = SGD(momentum=MOMENTUM)
+        self.optimizer = make_optimizer()
         self.rows = torch.from_numpy(problem.rows)
         self.labels = torch.from_numpy(problem.labels)
         self.targets = torch.from_numpy(problem.targets)
@@ -370,6 +414,9 @@ def make_contenders(problem, names):
     makers = {
         "chainrule-numpy": lambda: ChainruleStep(problem, update=True),
         "chainrule-numpy-gradient": lambda: ChainruleStep(problem, update=False),
+        "chainrule-numpy-proposed-sgd": lambda: ChainruleStep(
+            problem, optimizer="sgd-gradient-scratch"
+        ),
         "forward-backward": lambda: PublicForwardBackward(problem),
         "bare-products": lambda: BareProducts(problem),
         "chainrule-torch": lambda: ChainruleTorch(problem),

@@ -248,7 +248,7 @@ class QuietWait:
         return asdict(self)
 
 
-def wait_for_quiet(threshold=0.15, max_wait=30.0, sample=0.4):
+def wait_for_quiet(threshold=0.15, max_wait=30.0, sample=0.25):
     """Wait until other processes use less than ``threshold`` cores.
 
     Samples the machine for ``sample`` seconds at a time, until one sample

@@ -70,9 +70,9 @@ ROOT = HERE.parent
 
 # Steps per timed block, untimed warm-up steps per block, and rounds.
 BLOCKS = {
-    "S": {"steps": 200, "warm": 20, "rounds": 7},
-    "M": {"steps": 30, "warm": 3, "rounds": 7},
-    "L": {"steps": 3, "warm": 1, "rounds": 5},
+    "S": {"steps": 300, "warm": 20, "rounds": 5},
+    "M": {"steps": 40, "warm": 3, "rounds": 5},
+    "L": {"steps": 3, "warm": 1, "rounds": 4},
 }
 
 # (numerator, denominator, {size: highest ratio that meets the target}).
@@ -361,27 +361,39 @@ def print_problem(problem, contenders, ratios, log):
 
 
 def run_child(command, log, args):
-    """Run a command after a quiet wait; wall time, others' CPU, output."""
-    quiet = wait_for_quiet(args.quiet_threshold, args.max_wait)
-    meter = CpuMeter()
-    meter.start()
-    started = time.perf_counter()
-    completed = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    wall = time.perf_counter() - started
-    reading = meter.stop()
-    if completed.returncode != 0:
-        log(completed.stdout + completed.stderr)
-        raise RuntimeError(f"{' '.join(map(str, command))} failed")
-    # The child's own CPU counts as ours (it was waited for), so what
-    # remains is other processes'.
-    return {
-        "wall_s": round(wall, 3),
-        "others_cores": round(reading.others_cores, 3),
-        "quiet_before": quiet.quiet,
-        "stdout": completed.stdout,
-    }
+    """Run a command after a quiet wait; wall time, others' CPU, output.
+
+    A run during which other processes used ``--quiet-threshold`` cores
+    or more is run again, up to ``--retries`` times.
+    """
+    rejected = 0
+    for attempt in range(args.retries + 1):
+        quiet = wait_for_quiet(args.quiet_threshold, args.max_wait)
+        meter = CpuMeter()
+        meter.start()
+        started = time.perf_counter()
+        completed = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        wall = time.perf_counter() - started
+        # The child's CPU counts as this process's own (it was waited
+        # for), so what remains is other processes'.
+        reading = meter.stop()
+        if completed.returncode != 0:
+            log(completed.stdout + completed.stderr)
+            raise RuntimeError(f"{' '.join(map(str, command))} failed")
+        disturbed = reading.others_cores >= args.quiet_threshold
+        if disturbed and attempt < args.retries:
+            rejected += 1
+            continue
+        return {
+            "wall_s": round(wall, 3),
+            "others_cores": round(reading.others_cores, 3),
+            "quiet_before": quiet.quiet,
+            "accepted_while_disturbed": disturbed,
+            "rejected_runs": rejected,
+            "stdout": completed.stdout,
+        }
 
 
 def measure_memory(args, log):
@@ -399,7 +411,8 @@ def measure_memory(args, log):
             ]
             child = run_child(command, log, args)
             report = json.loads(child["stdout"].strip().splitlines()[-1])
-            report["others_cores"] = child["others_cores"]
+            for key in ("others_cores", "accepted_while_disturbed", "rejected_runs"):
+                report[key] = child[key]
             runs.append(report)
         results[library] = {
             "peak_rss_mib": min(run["peak_rss_mib"] for run in runs),
