@@ -208,3 +208,24 @@ def test_a_test_fraction_for_an_npz_with_test_arrays_warns(tmp_path, capsys):
         status, stdout, _ = run_cli([*argv, "--out", str(tmp_path / "o")], capsys)
     assert status == 0
     assert "30 train, 10 test" in stdout
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict"])
+def test_help_is_plain_text(command, capsys):
+    status, stdout, _ = run_cli([command, "--help"], capsys)
+    assert status == 0
+    assert "``" not in stdout
+    assert f"chainrule {command}:" in stdout
+
+
+def test_every_train_option_is_described(capsys):
+    _, stdout, _ = run_cli(["train", "--help"], capsys)
+    assert "examples per minibatch" in stdout
+    assert "passes over the training set" in stdout
+
+
+def test_an_unknown_option_is_reported_by_its_subcommand(capsys):
+    status, _, stderr = run_cli(["train", "--bogus", "1"], capsys)
+    assert status == 2
+    assert one_line(stderr).startswith("chainrule train: error: unrecognized")
+    assert "'chainrule train --help'" in stderr

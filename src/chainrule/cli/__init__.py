@@ -52,6 +52,8 @@ def build_parser():
     for name in SUBCOMMANDS:
         module = __import__(f"chainrule.cli.{name.replace('-', '_')}", fromlist=["x"])
         module.add_parser(subparsers)
+    # Each subcommand's parser by name, to report its own errors.
+    parser.commands = subparsers.choices
     return parser
 
 
@@ -86,7 +88,12 @@ def _main(argv):
     from ..parallel import abort_on_failure, install_excepthook
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Report from the subcommand's parser, whose --help lists the
+        # options it takes (argparse would report from the top parser).
+        reporter = parser.commands.get(args.command, parser)
+        reporter.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 2

@@ -25,7 +25,12 @@ from ..losses import get_loss
 from ..model_file import ModelFileError, load
 from ..training.validation import align_labels, validation_split
 from .errors import CommandError
-from .options import add_threads_option, apply_threads, check_label_options
+from .options import (
+    add_threads_option,
+    apply_threads,
+    check_label_options,
+    help_description,
+)
 
 
 def add_parser(subparsers):
@@ -33,7 +38,7 @@ def add_parser(subparsers):
         "evaluate",
         help="loss, accuracy and confusion matrix (or R² and RMSE) of a "
         "saved model on a data set",
-        description=" ".join(__doc__.split("\n\n")[:2]).replace("\n", " "),
+        description=help_description(__doc__, 3),
     )
     parser.add_argument(
         "model", type=Path, metavar="MODEL", help="a model.npz from chainrule train"

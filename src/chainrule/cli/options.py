@@ -5,6 +5,18 @@ from __future__ import annotations
 import argparse
 
 
+def help_description(doc, n_paragraphs=2):
+    """A subcommand's --help description from its module docstring.
+
+    The first paragraphs, as plain text: the docstring's reStructuredText
+    literal quotes (double backticks) are dropped and lines are joined,
+    for argparse to wrap.
+    """
+    paragraphs = doc.strip().split("\n\n")[:n_paragraphs]
+    text = " ".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+    return text.replace("``", "")
+
+
 def positive_int(text):
     try:
         value = int(text)

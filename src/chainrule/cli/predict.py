@@ -22,14 +22,19 @@ from ..data import DataError, load_dataset
 from ..losses import get_loss
 from .errors import CommandError, UsageError
 from .evaluate import check_feature_count, open_model
-from .options import add_threads_option, apply_threads, check_label_options
+from .options import (
+    add_threads_option,
+    apply_threads,
+    check_label_options,
+    help_description,
+)
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "predict",
         help="write a saved model's predictions for a data file as CSV",
-        description=" ".join(__doc__.split("\n\n")[:2]).replace("\n", " "),
+        description=help_description(__doc__),
     )
     parser.add_argument(
         "model", type=Path, metavar="MODEL", help="a model.npz from chainrule train"

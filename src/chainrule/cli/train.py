@@ -54,6 +54,7 @@ from .options import (
     add_threads_option,
     apply_threads,
     check_label_options,
+    help_description,
     parse_hidden,
     positive_float,
     positive_int,
@@ -108,7 +109,7 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "train",
         help="train a ReLU network (default: the book's MNIST-1D experiment)",
-        description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1],
+        description=help_description(__doc__),
     )
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -263,10 +264,21 @@ def add_parser(subparsers):
         help="for --schedule cosine: the final learning rate (default: 0)",
     )
     optimization.add_argument(
-        "--batch-size", type=positive_int, default=100, help="(default: 100)"
+        "--batch-size",
+        type=positive_int,
+        default=100,
+        metavar="B",
+        help="examples per minibatch, one gradient step each; the last batch "
+        "of an epoch is smaller when B does not divide the training set "
+        "(default: 100)",
     )
     optimization.add_argument(
-        "--epochs", type=positive_int, default=50, help="(default: 50)"
+        "--epochs",
+        type=positive_int,
+        default=50,
+        metavar="E",
+        help="passes over the training set; with --resume, the run's new "
+        "total (default: 50)",
     )
     optimization.add_argument(
         "--seed",
