@@ -169,9 +169,18 @@ def test_predict_features_only_csv_with_header(iris_model, tmp_path, capsys):
     ]
     model = load(iris_model)
     assert [r[0] for r in rows[1:]] == list(model.predict(data.x_test))
-    probabilities = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
-    # repr round-trips: the file holds the model's float64 probabilities.
-    np.testing.assert_array_equal(probabilities, model.predict_proba(data.x_test))
+    expected = model.predict_proba(data.x_test)
+    assert expected.dtype == np.float32
+    # float32's shortest text, read back as float32, is the same value
+    # bit for bit; no float64 digits beyond float32's precision are written.
+    probabilities = np.array([r[1:] for r in rows[1:]], dtype=np.float32)
+    np.testing.assert_array_equal(probabilities, expected)
+    # float32 needs at most 9 significant digits to round-trip.
+    for row in rows[1:]:
+        for text in row[1:]:
+            mantissa = text.lower().split("e")[0]
+            digits = re.sub(r"[^0-9]", "", mantissa).lstrip("0")
+            assert len(digits) <= 9, text
 
 
 def test_predict_npz(iris_model, tmp_path, capsys):

@@ -5,7 +5,8 @@ features only, or with the label columns too (they are ignored), or an
 NPZ file with an array ``x``. The output has a header row and one row per
 example: the predicted class and each class's probability, the 0/1
 prediction and probability of each label (multi-label), or the predicted
-values (regression). It is written atomically.
+values (regression). Each number is written with the digits of its own
+dtype, so that it reads back exactly. It is written atomically.
 """
 
 from __future__ import annotations
@@ -192,7 +193,14 @@ def _cell(value):
 
 
 def _number(value):
-    # repr of a float round-trips exactly.
+    """The shortest text that reads back as ``value`` in its own dtype.
+
+    A float32 probability is written with float32's digits (0.025390645),
+    not with the float64 digits of the same number (0.02539064548909664),
+    which only look more precise.
+    """
+    if isinstance(value, (np.float32, np.float16)):
+        return str(value)
     return repr(float(value))
 
 
