@@ -980,7 +980,12 @@ def write_outputs(out, model, metrics, history):
         out.mkdir(parents=True, exist_ok=True)
         save(out / "model.npz", model)
         write_text(out / "metrics.json", metrics_json(metrics))
-        plot_curves(history, out / "curves.png", title=metrics["config"]["data"])
+        plot_curves(
+            history,
+            out / "curves.png",
+            title=metrics["config"]["data"],
+            best_epoch=metrics.get("best_epoch"),
+        )
         if any("gradient_flow" in record.extra for record in history):
             plot_gradient_flow(history, out / "gradient_flow.png")
     except BaseException:
