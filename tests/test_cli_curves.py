@@ -1,12 +1,14 @@
 """curves.png: whole-epoch ticks, validation curves, the kept epoch."""
 
-import matplotlib
+from chainrule.plots import curves_figure, plot_curves
+from chainrule.training.loop import EpochRecord
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
-from chainrule.plots import curves_figure, plot_curves  # noqa: E402
-from chainrule.training.loop import EpochRecord  # noqa: E402
+def close(figure):
+    # curves_figure has chosen the Agg backend by now.
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
 
 
 def history(n_epochs, validation=True):
@@ -36,7 +38,7 @@ def test_short_runs_have_whole_epoch_ticks_and_validation_curves():
             labels = axis.get_legend_handles_labels()[1]
             assert labels == ["train", "validation", "test", "kept (epoch 1)"]
     finally:
-        plt.close(figure)
+        close(figure)
 
 
 def test_without_validation_only_train_and_test(tmp_path):
@@ -44,6 +46,6 @@ def test_without_validation_only_train_and_test(tmp_path):
     try:
         assert figure.axes[0].get_legend_handles_labels()[1] == ["train", "test"]
     finally:
-        plt.close(figure)
+        close(figure)
     plot_curves(history(3), tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
