@@ -229,3 +229,12 @@ def test_an_unknown_option_is_reported_by_its_subcommand(capsys):
     assert status == 2
     assert one_line(stderr).startswith("chainrule train: error: unrecognized")
     assert "'chainrule train --help'" in stderr
+
+
+def test_an_existing_empty_out_folder_is_used_as_documented(tmp_path, capsys):
+    _, help_text, _ = run_cli(["train", "--help"], capsys)
+    assert "existing empty one" in " ".join(help_text.split())
+    argv = ["train", "--data", "iris", "--epochs", "1", "--hidden", "4"]
+    status, _, stderr = run_cli([*argv, "--quiet", "--out", str(tmp_path)], capsys)
+    assert status == 0, stderr
+    assert (tmp_path / "model.npz").exists()

@@ -332,7 +332,10 @@ def add_parser(subparsers):
         "--out",
         type=Path,
         metavar="DIR",
-        help="output folder (default: a new runs/<data>-<timestamp>/)",
+        help="output folder: a new one (created with its parents) or an "
+        "existing empty one; a folder with files in it is refused, and "
+        "whether it can be written is checked before training (default: a "
+        "new runs/<data>-<timestamp>/)",
     )
     output.add_argument(
         "--quiet", action="store_true", help="print only the final summary"
