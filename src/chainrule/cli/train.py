@@ -370,12 +370,17 @@ def run(args):
     check_label_options(args.data, args.label_column, args.task)
     apply_threads(args.threads)
     started = time.perf_counter()
+    # Under MPI only rank 0 writes files, so only it checks the folder
+    # (ranks probing one folder at once would trip over each other).
+    checking = world().rank == 0
     if resumed is not None:
         out = args.resume
-        check_output_folder(out, "--resume")
+        if checking:
+            check_output_folder(out, "--resume")
     else:
         out = args.out or _default_out(args.data)
-        check_output_folder(out, "--out")
+        if checking:
+            check_output_folder(out, "--out")
 
     dataset, loss, standardizer, held_out = load_training_data(args)
     if args.lr is None:
