@@ -263,3 +263,16 @@ def test_diagnostics_flag_records_gradient_flow(tmp_path, capsys):
     # One gradient norm per weight matrix Ω_0, Ω_1, Ω_2.
     assert len(flow["grad_omega_norm"]) == 3
     assert all(value > 0 for value in flow["grad_omega_norm"])
+
+
+def test_a_single_class_is_refused(tmp_path, capsys):
+    path = tmp_path / "one_class.csv"
+    path.write_text("1,2,0\n3,4,0\n5,6,0\n7,8,0\n")
+    out = tmp_path / "out"
+    status, _, stderr = run_cli(
+        ["train", "--data", str(path), "--out", str(out)], capsys
+    )
+    assert status == 1
+    assert "one_class.csv" in stderr and "at least two classes" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert not out.exists()

@@ -120,7 +120,7 @@ def load_labelled_examples(model, spec, label_column=None, part=None):
     name : str
         Describes what was loaded, e.g. "iris, test part (30 examples)".
     """
-    from .train import _label_columns
+    from .options import label_columns as parse_label_columns
 
     builtin = isinstance(spec, str) and spec in BUILTIN_NAMES
     metadata = model.metadata or {}
@@ -137,7 +137,7 @@ def load_labelled_examples(model, spec, label_column=None, part=None):
                 spec,
                 test_fraction=test_fraction,
                 seed=seed,
-                label_columns=_label_columns(label_column),
+                label_columns=parse_label_columns(label_column),
                 task=model.task,
             )
     except DataError as error:

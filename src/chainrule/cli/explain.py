@@ -317,10 +317,10 @@ def _load_model(path):
 def _load_example(args):
     """The dataset, and row ``args.row`` of its training part as (1, D)."""
     from ..data import DataError, load_dataset
-    from .train import _label_columns
+    from .options import label_columns as parse_label_columns
 
     # The same reading as chainrule train's: "l1,l2" names two columns.
-    label_columns = _label_columns(args.label_column)
+    label_columns = parse_label_columns(args.label_column)
     try:
         dataset = load_dataset(
             args.data, test_fraction=0.0, seed=args.seed, label_columns=label_columns

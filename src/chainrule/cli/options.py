@@ -127,3 +127,24 @@ def check_label_options(data, label_column, task=None, data_flag="--data"):
             f"--label-column applies to CSV files; the NPZ file {data} gives "
             "its labels as the array 'y'"
         )
+
+
+def label_columns(text):
+    """--label-column's value: None, one column, or a list for several.
+
+    Each comma-separated part is an index (negative counts from the end)
+    or a header name: '3' → 3, 'species' → 'species', 'a,b' → ['a', 'b'].
+    """
+    if text is None:
+        return None
+    parts = [part.strip() for part in text.split(",")]
+    columns = [int(part) if _is_int(part) else part for part in parts]
+    return columns[0] if len(columns) == 1 else columns
+
+
+def _is_int(text):
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True

@@ -101,7 +101,7 @@ def read_feature_rows(spec, model, label_column=None):
         For an unreadable file, a bad cell (naming line and column), or a
         feature count other than the model's (naming both counts).
     """
-    from .train import _label_columns
+    from .options import label_columns as parse_label_columns
 
     n_features = model.n_features
     path = Path(spec)
@@ -116,7 +116,7 @@ def read_feature_rows(spec, model, label_column=None):
             "a .csv or .npz file"
         )
     n_columns = _csv_width(spec)
-    labels = _label_columns(label_column)
+    labels = parse_label_columns(label_column)
     if labels is None:
         if n_columns == n_features:
             return _features_only_csv(spec, n_features)

@@ -55,6 +55,7 @@ from .options import (
     apply_threads,
     check_label_options,
     help_description,
+    label_columns,
     parse_hidden,
     positive_float,
     positive_int,
@@ -818,6 +819,7 @@ def load_training_data(args):
         DataError,
         Standardizer,
         check_labels_for_loss,
+        check_training_classes,
         default_standardize,
         load_dataset,
     )
@@ -827,7 +829,7 @@ def load_training_data(args):
             args.data,
             test_fraction=args.test_fraction,
             seed=args.seed,
-            label_columns=_label_columns(args.label_column),
+            label_columns=label_columns(args.label_column),
             task=args.task,
         )
         loss_name = args.loss or LOSS_FOR_TASK[dataset.task]
@@ -840,6 +842,8 @@ def load_training_data(args):
                 stacklevel=1,
             )
         dataset, held_out = _hold_out_validation(args, dataset, loss_name)
+        if dataset.task == "classification":
+            check_training_classes(dataset)
     except DataError as error:
         raise CommandError(str(error)) from None
     standardize = args.standardize
@@ -890,7 +894,7 @@ def _load_validation_file(args, dataset, loss_name):
         spec,
         test_fraction=0.0,
         seed=args.seed,
-        label_columns=_label_columns(args.label_column),
+        label_columns=label_columns(args.label_column),
         task=dataset.task,
     )
     if other.n_features != dataset.n_features:
@@ -1125,22 +1129,6 @@ def _check_options(args):
         raise UsageError(f"--relu-at-zero must be in [0, 1], got {args.relu_at_zero}")
     if not 0.0 <= args.test_fraction < 1.0:
         raise UsageError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
-
-
-def _label_columns(text):
-    if text is None:
-        return None
-    parts = [part.strip() for part in text.split(",")]
-    columns = [int(part) if _is_int(part) else part for part in parts]
-    return columns[0] if len(columns) == 1 else columns
-
-
-def _is_int(text):
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _default_out(data):
