@@ -4,8 +4,10 @@
 the same equations as ``Network.forward`` and ``Network.backward``, but
 into buffers it allocates once per batch size and then reuses:
 
-- f_k lives in a preallocated array and is never overwritten, so the
-  pre-activations of the last batch stay available (``pre_activations``);
+- f_k lives in a preallocated array; the hidden ones, f_0 … f_{K−1}, are
+  never overwritten, so the pre-activations of the last batch stay
+  available (``pre_activations``); the loss writes ∂ℓ/∂f_K over f_K,
+  which nothing needs afterwards;
 - the ReLU indicator I[f_k ≥ 0] is computed once, in the forward pass, as
   a boolean mask; h_{k+1} = a[f_k] is f_k times that mask, written into
   h_{k+1}'s own buffer, and the backward pass multiplies by the same mask;
@@ -64,6 +66,8 @@ class TrainingStep:
         self.gradient = xp.zeros_like(network.parameters)
         shapes = [tuple(w.shape) for w in network.omega]
         self.grad_omega, self.grad_beta = _views(self.gradient, shapes, xp)
+        # ∂ℓ/∂β_k as vectors, for the matrix-vector products that fill them.
+        self._grad_beta_vectors = [b[:, 0] for b in self.grad_beta]
         self.last_n_examples = None
         # The fast paths handle the two usual ReLU conventions, 1 or 0 at
         # zero, with boolean masks; any other subgradient takes the
@@ -143,7 +147,6 @@ class TrainingStep:
                 "ones_out": np.ones(sizes[-1], dtype),
                 "columns": np.arange(n_examples),
                 "at_label": np.empty(n_examples, np.int64),
-                "output_gradient": np.empty((sizes[-1], n_examples), dtype),
             }
             self._buffers[n_examples] = buffers
         return buffers
@@ -151,7 +154,7 @@ class TrainingStep:
     def _numpy_step(self, x, y):
         network = self.network
         omega, beta = network.omega, network.beta
-        grad_omega, grad_beta = self.grad_omega, self.grad_beta
+        grad_omega, grad_beta = self.grad_omega, self._grad_beta_vectors
         last = len(omega) - 1
         buffers = self._numpy_buffers(x.shape[1])
         f, mask, ones = buffers["f"], buffers["mask"], buffers["ones"]
@@ -169,14 +172,15 @@ class TrainingStep:
                 indicator(f[k], 0, out=mask[k])
                 np.multiply(f[k], mask[k], out=h[k + 1])
 
-        # ∂ℓ/∂f_K from the loss, into a buffer of its own: f_K stays.
-        dl_df = _numpy_output_gradient(self.loss, f[last], y, buffers)
+        # ∂ℓ/∂f_K from the loss, written over f_K.
+        value = _numpy_output_gradient(self.loss, f[last], y, buffers)
+        dl_df = f[last]
 
         # Backward passes 1 and 2, one layer at a time from the top.
         for k in range(last, -1, -1):
             # ∂ℓ/∂Ω_k = ∂ℓ/∂f_k h_kᵀ and ∂ℓ/∂β_k = ∂ℓ/∂f_k 1.
             np.matmul(dl_df, h[k].T, out=grad_omega[k])
-            np.matmul(dl_df, ones, out=grad_beta[k][:, 0])
+            np.matmul(dl_df, ones, out=grad_beta[k])
             if k == 0:
                 break
             # ∂ℓ/∂h_k = Ω_kᵀ ∂ℓ/∂f_k, into h_k's buffer (h_k is used up).
@@ -185,7 +189,7 @@ class TrainingStep:
             # ∂ℓ/∂f_{k−1} = I[f_{k−1} ≥ 0] ⊙ ∂ℓ/∂h_k, in place.
             np.multiply(dl_dh, mask[k - 1], out=dl_dh)
             dl_df = dl_dh
-        return buffers["value"]
+        return value
 
     # ------------------------------------------------------------- PyTorch
     def _torch_buffers(self, n_examples):
@@ -207,7 +211,6 @@ class TrainingStep:
                 "h": h,
                 "mask": mask,
                 "ones": torch.ones(n_examples, **like),
-                "output_gradient": torch.empty((sizes[-1], n_examples), **like),
                 "minus_one_over_n": torch.full(
                     (1, n_examples), -1.0 / n_examples, **like
                 ),
@@ -220,7 +223,7 @@ class TrainingStep:
 
         network = self.network
         omega, beta = network.omega, network.beta
-        grad_omega, grad_beta = self.grad_omega, self.grad_beta
+        grad_omega, grad_beta = self.grad_omega, self._grad_beta_vectors
         last = len(omega) - 1
         buffers = self._torch_buffers(x.shape[1])
         f, mask, ones = buffers["f"], buffers["mask"], buffers["ones"]
@@ -237,13 +240,14 @@ class TrainingStep:
                 indicator(f[k], 0, out=mask[k])
                 torch.mul(f[k], mask[k], out=h[k + 1])
 
-        dl_df = buffers["output_gradient"]
-        value = _torch_output_gradient(self.loss, f[last], y, dl_df, buffers)
+        # ∂ℓ/∂f_K from the loss, written over f_K.
+        value = _torch_output_gradient(self.loss, f[last], y, buffers)
+        dl_df = f[last]
 
         # Backward passes 1 and 2.
         for k in range(last, -1, -1):
             torch.mm(dl_df, h[k].T, out=grad_omega[k])
-            torch.mv(dl_df, ones, out=grad_beta[k][:, 0])
+            torch.mv(dl_df, ones, out=grad_beta[k])
             if k == 0:
                 break
             dl_dh = h[k]
@@ -254,67 +258,63 @@ class TrainingStep:
 
 
 def _numpy_output_gradient(loss, output, y, buffers):
-    """Write ∂ℓ/∂f_K into a buffer; store the batch loss in ``buffers``.
-
-    Returns the buffer holding ∂ℓ/∂f_K; ``output`` (f_K) is left as it
-    was.
-    """
+    """Return the batch loss and overwrite ``output`` (f_K) with ∂ℓ/∂f_K."""
     n_examples = output.shape[1]
-    gradient = buffers["output_gradient"]
     if isinstance(loss, CrossEntropy):
         # Flat positions of the true classes: f_K is C-contiguous, so
         # entry (y_j, j) sits at y_j N + j.
         at_label = buffers["at_label"]
         np.multiply(y, n_examples, out=at_label)
         at_label += buffers["columns"]
-        flat = gradient.reshape(-1)
+        flat = output.reshape(-1)
 
         # log-softmax, stable: shift each column by its maximum.
-        np.subtract(output, output.max(axis=0), out=gradient)
+        output -= output.max(axis=0)
         picked = flat.take(at_label)
-        np.exp(gradient, out=gradient)
-        totals = np.matmul(buffers["ones_out"], gradient)
+        np.exp(output, out=output)
+        totals = np.matmul(buffers["ones_out"], output)
         log_totals = np.log(totals)
-        buffers["value"] = float(log_totals.sum() - picked.sum()) / n_examples
+        value = float(log_totals.sum() - picked.sum()) / n_examples
 
         # (softmax − onehot) / N.
         totals *= n_examples
-        np.divide(gradient, totals, out=gradient)
+        output /= totals
         flat[at_label] -= 1.0 / n_examples
-        return gradient
+        return value
     if isinstance(loss, LeastSquares):
-        np.subtract(output, y, out=gradient)
-        buffers["value"] = float(np.vdot(gradient, gradient)) / n_examples
-        gradient *= 2.0 / n_examples
-        return gradient
+        output -= y
+        value = float(np.vdot(output, output)) / n_examples
+        output *= 2.0 / n_examples
+        return value
     # Binary cross-entropy and any other loss: the loss's own formulas.
-    buffers["value"] = float(loss.value(output, y))
-    gradient[...] = loss.gradient(output, y)
-    return gradient
+    value = float(loss.value(output, y))
+    output[...] = loss.gradient(output, y)
+    return value
 
 
-def _torch_output_gradient(loss, output, y, gradient, buffers):
-    """Write ∂ℓ/∂f_K into ``gradient``; return the batch loss (a tensor)."""
+def _torch_output_gradient(loss, output, y, buffers):
+    """Return the batch loss (a tensor); overwrite ``output`` with ∂ℓ/∂f_K."""
     import torch
 
     n_examples = output.shape[1]
     if isinstance(loss, CrossEntropy):
-        torch.sub(output, output.amax(dim=0), out=gradient)
-        rows = y.reshape(1, -1)
-        picked = torch.gather(gradient, 0, rows)
-        gradient.exp_()
-        totals = gradient.sum(dim=0)
+        output.sub_(output.amax(dim=0))
+        # gather and scatter index with int64 labels.
+        rows = y.reshape(1, -1).to(torch.int64)
+        picked = torch.gather(output, 0, rows)
+        output.exp_()
+        totals = output.sum(dim=0)
         value = (totals.log().sum() - picked.sum()) / n_examples
         totals.mul_(n_examples)
-        gradient.div_(totals)
-        gradient.scatter_add_(0, rows, buffers["minus_one_over_n"])
+        output.div_(totals)
+        output.scatter_add_(0, rows, buffers["minus_one_over_n"])
         return value
     if isinstance(loss, LeastSquares):
-        torch.sub(output, y, out=gradient)
-        flat = gradient.reshape(-1)
+        output.sub_(y)
+        flat = output.reshape(-1)
         value = torch.dot(flat, flat) / n_examples
-        gradient.mul_(2.0 / n_examples)
+        output.mul_(2.0 / n_examples)
         return value
     value = loss.value(output, y)
-    gradient.copy_(loss.gradient(output, y))
+    output.copy_(loss.gradient(output, y))
     return value
