@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from chainrule.cli import main
-from chainrule.cli.train import metrics_json
+from chainrule.cli.run_outputs import metrics_json
 from chainrule.losses import get_loss
 from chainrule.network import Network
 from chainrule.training import train

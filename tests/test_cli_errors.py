@@ -60,7 +60,7 @@ def test_an_unwritable_out_fails_before_training(capsys):
 
 
 def test_the_output_folder_probe_leaves_nothing_behind(tmp_path):
-    from chainrule.cli.train import check_output_folder
+    from chainrule.cli.run_outputs import check_output_folder
 
     check_output_folder(tmp_path / "a" / "b")
     assert list(tmp_path.iterdir()) == []
