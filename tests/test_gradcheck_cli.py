@@ -153,7 +153,7 @@ def test_a_missing_model_file_is_one_line(capsys, tmp_path):
 def test_data_class_ids_are_translated_into_the_models_by_label():
     from types import SimpleNamespace
 
-    from chainrule.cli.gradcheck import _model_class_ids
+    from chainrule.cli.check_problem import _model_class_ids
 
     model = SimpleNamespace(
         classes=["ant", "bee", "cat"], n_outputs=3, loss="cross-entropy"

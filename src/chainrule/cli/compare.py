@@ -23,16 +23,23 @@ from ..verification.torch_parity import (
     compare_with_torch,
     import_torch,
 )
+from .check_problem import add_problem_options, build_problem, describe
 from .errors import CommandError
-from .gradcheck import _table, add_problem_options, build_problem, describe
-from .options import add_threads_option, apply_threads, positive_float, positive_int
+from .options import (
+    add_threads_option,
+    apply_threads,
+    help_description,
+    positive_float,
+    positive_int,
+)
+from .tables import aligned_table
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "compare",
         help="compare every quantity and a training run with PyTorch",
-        description=" ".join(__doc__.split("\n\n")[1].split()),
+        description=help_description(__doc__, 1, title=False),
     )
     parser.add_argument(
         "--reference",
@@ -178,7 +185,7 @@ def format_comparison(one_pass, trajectory, label):
                 "agrees" if item.agrees else "DIFFERS",
             )
         )
-    lines += _table(table)
+    lines += aligned_table(table)
     first = one_pass.first_disagreement
     if first is None:
         lines.append("one pass: every quantity agrees")

@@ -20,17 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import BUILTIN_NAMES, DataError, load_dataset
+from ..data import BUILTIN_NAMES
 from ..losses import get_loss
-from ..model_file import ModelFileError, load
 from ..training.validation import align_labels, validation_split
 from .errors import CommandError
+from .inputs import check_feature_count, load_data, open_model
 from .options import (
+    add_model_argument,
     add_threads_option,
     apply_threads,
     check_label_options,
     help_description,
 )
+from .options import label_columns as parse_label_columns
+from .tables import labelled_table
 
 
 def add_parser(subparsers):
@@ -40,9 +43,7 @@ def add_parser(subparsers):
         "saved model on a data set",
         description=help_description(__doc__, 3),
     )
-    parser.add_argument(
-        "model", type=Path, metavar="MODEL", help="a model.npz from chainrule train"
-    )
+    add_model_argument(parser)
     parser.add_argument(
         "--data",
         required=True,
@@ -87,14 +88,6 @@ def run(args):
     return 0
 
 
-def open_model(path):
-    """Load a model file; a bad file is a one-line CommandError."""
-    try:
-        return load(path)
-    except ModelFileError as error:
-        raise CommandError(str(error)) from None
-
-
 def load_labelled_examples(model, spec, label_column=None, part=None):
     """Rows and targets from ``spec``, checked against and aligned to the model.
 
@@ -120,8 +113,6 @@ def load_labelled_examples(model, spec, label_column=None, part=None):
     name : str
         Describes what was loaded, e.g. "iris, test part (30 examples)".
     """
-    from .options import label_columns as parse_label_columns
-
     builtin = isinstance(spec, str) and spec in BUILTIN_NAMES
     metadata = model.metadata or {}
     same = is_training_data(model, spec)
@@ -129,19 +120,16 @@ def load_labelled_examples(model, spec, label_column=None, part=None):
     test_fraction = _fraction(metadata.get("test_fraction", 0.2)) if same else 0.0
     if label_column is None and same:
         label_column = metadata.get("label_column")
-    try:
-        if builtin:
-            dataset = load_dataset(spec, test_fraction=test_fraction, seed=seed)
-        else:
-            dataset = load_dataset(
-                spec,
-                test_fraction=test_fraction,
-                seed=seed,
-                label_columns=parse_label_columns(label_column),
-                task=model.task,
-            )
-    except DataError as error:
-        raise CommandError(str(error)) from None
+    if builtin:
+        dataset = load_data(spec, test_fraction=test_fraction, seed=seed)
+    else:
+        dataset = load_data(
+            spec,
+            test_fraction=test_fraction,
+            seed=seed,
+            label_columns=parse_label_columns(label_column),
+            task=model.task,
+        )
 
     check_feature_count(spec, dataset.n_features, model.n_features)
     has_test = dataset.x_test is not None and len(dataset.x_test) > 0
@@ -263,16 +251,6 @@ def _no_test_part(spec, same, metadata):
     )
 
 
-def check_feature_count(spec, n_found, n_expected):
-    """A data file's feature count must be the model's input size D_i."""
-    if n_found != n_expected:
-        raise CommandError(
-            f"{spec}: {n_found} feature column(s), but the model takes "
-            f"{n_expected} features; the data must have the training data's "
-            "features"
-        )
-
-
 def evaluate_model(model, rows, targets):
     """The metrics of ``model`` on labelled rows, as a JSON-able dict."""
     output = model.output(rows)
@@ -355,37 +333,20 @@ def format_results(results, model):
     if "confusion_matrix" in results:
         labels = [str(c) for c in (results["classes"] or [0, 1])]
         lines.append("confusion matrix (rows: true class, columns: predicted)")
-        lines += _table(labels, labels, results["confusion_matrix"])
+        lines += labelled_table(labels, labels, results["confusion_matrix"])
     if "per_label" in results:
         names = list(results["per_label"])
         header = ["true neg", "false pos", "false neg", "true pos"]
         body = [list(t.values()) for t in results["per_label"].values()]
-        lines += _table(names, header, body)
+        lines += labelled_table(names, header, body)
     if "rmse" in results:
         names = results["names"] or [f"output {j}" for j in range(len(results["r2"]))]
         body = [
             [f"{r:.6g}", f"{q:.4f}"]
             for r, q in zip(results["rmse"], results["r2"], strict=True)
         ]
-        lines += _table(names, ["RMSE", "R²"], body)
+        lines += labelled_table(names, ["RMSE", "R²"], body)
     return "\n".join(lines)
-
-
-def _table(row_names, column_names, body):
-    width = max(len(name) for name in row_names)
-    cells = [[str(value) for value in row] for row in body]
-    column_width = max(
-        [len(name) for name in column_names]
-        + [len(cell) for row in cells for cell in row]
-    )
-    lines = [
-        " " * width + "  " + "  ".join(n.rjust(column_width) for n in column_names)
-    ]
-    for name, row in zip(row_names, cells, strict=True):
-        lines.append(
-            name.ljust(width) + "  " + "  ".join(c.rjust(column_width) for c in row)
-        )
-    return lines
 
 
 def _seed(value):

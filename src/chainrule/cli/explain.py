@@ -17,7 +17,8 @@ import numpy as np
 
 from ..atomic import write_text
 from .errors import CommandError, UsageError
-from .options import parse_hidden, positive_int
+from .inputs import open_model
+from .options import LOSS_FOR_TASK, help_description, parse_hidden, positive_int
 
 FORMATS = ("terminal", "markdown", "html")
 
@@ -26,7 +27,7 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "explain",
         help="show backprop step by step in the book's notation",
-        description=__doc__.split("\n\n")[1].replace("\n", " "),
+        description=help_description(__doc__, 1, title=False),
     )
     network = parser.add_argument_group("network and example")
     network.add_argument(
@@ -228,7 +229,7 @@ def _example(args):
     """
     from ..explain.report import default_example, teaching_network
 
-    model = _load_model(args.model) if args.model is not None else None
+    model = open_model(args.model) if args.model is not None else None
     if args.data is None:
         loss_name = args.loss or (model.loss if model else "least-squares")
         if model is None:
@@ -265,7 +266,7 @@ def _example(args):
     else:
         from ..data import Standardizer, default_standardize
 
-        loss_name = args.loss or _loss_for_task(dataset.task)
+        loss_name = args.loss or LOSS_FOR_TASK[dataset.task]
         if default_standardize(args.data):
             standardizer = Standardizer.fit(dataset.x_train)
             rows = standardizer.transform(rows)
@@ -303,15 +304,6 @@ def _standardized_targets(model, targets, decimals):
         "maps its output back to the data's units as f_K · std + mean."
     )
     return standardized, note
-
-
-def _load_model(path):
-    from ..model_file import ModelFileError, load
-
-    try:
-        return load(path)
-    except ModelFileError as error:
-        raise CommandError(str(error)) from None
 
 
 def _load_example(args):
@@ -355,14 +347,6 @@ def _model_class_ids(model, dataset, targets, loss_name):
             f"{model.classes}"
         )
     return np.array([matches[0]])
-
-
-def _loss_for_task(task):
-    return {
-        "classification": "cross-entropy",
-        "regression": "least-squares",
-        "multilabel": "binary-cross-entropy",
-    }[task]
 
 
 def _output_size(dataset, loss_name):

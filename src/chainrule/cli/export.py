@@ -21,19 +21,18 @@ from ..interchange.onnx import (
     save_onnx,
     supported_opsets,
 )
-from ..model_file import ModelFileError, load
 from .errors import CommandError, UsageError
+from .inputs import open_model
+from .options import add_model_argument, check_output_file, help_description
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "export",
         help="write a model file as an ONNX graph (Gemm, Relu)",
-        description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1],
+        description=help_description(__doc__),
     )
-    parser.add_argument(
-        "model", type=Path, metavar="MODEL", help="a model.npz from chainrule train"
-    )
+    add_model_argument(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -64,15 +63,7 @@ def run(args):
         )
     if args.opset < MIN_OPSET:
         raise UsageError(f"--opset must be {MIN_OPSET} or later, got {args.opset}")
-    if not args.output.parent.is_dir():
-        raise UsageError(
-            f"-o {args.output}: the folder {args.output.parent} does not exist"
-        )
-    if args.output.is_dir():
-        raise UsageError(
-            f"-o {args.output}: that is a folder; give a file name such as "
-            f"{args.output / 'model.onnx'}"
-        )
+    check_output_file("-o", args.output, "model.onnx")
     if importlib.util.find_spec("onnx") is None:
         raise CommandError(f"ONNX export needs the onnx package: {INSTALL_HINT}")
     opsets = supported_opsets()
@@ -81,10 +72,7 @@ def run(args):
             f"--opset must be from {opsets.start} to {opsets.stop - 1} (the "
             f"newest the installed onnx package knows), got {args.opset}"
         )
-    try:
-        model = load(args.model)
-    except ModelFileError as error:
-        raise CommandError(str(error)) from None
+    model = open_model(args.model)
 
     save_onnx(model, args.output, opset=args.opset)
 

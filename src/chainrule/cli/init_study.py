@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..atomic import write_text
 from .errors import CommandError, UsageError
-from .options import positive_int
+from .options import check_output_file, help_description, positive_int
 
 
 def positive_floats(text):
@@ -41,7 +41,7 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "init-study",
         help="how weight variance makes activations and gradients explode or vanish",
-        description=__doc__.split("\n\n")[1].replace("\n", " "),
+        description=help_description(__doc__, 1, title=False),
     )
     parser.add_argument(
         "--layers",
@@ -111,9 +111,9 @@ def run(args):
                 f"--plot {args.plot}: the plot is a PNG image; give a name "
                 "ending in .png"
             )
-        _check_writable("--plot", args.plot)
+        check_output_file("--plot", args.plot)
     if args.json is not None:
-        _check_writable("--json", args.json)
+        check_output_file("--json", args.json)
 
     variances = args.variances
     if args.factors is not None:
@@ -138,12 +138,3 @@ def run(args):
     except OSError as error:
         raise CommandError(f"cannot write output: {error}") from None
     return 0
-
-
-def _check_writable(option, path):
-    """A UsageError unless ``path`` names a file in an existing folder."""
-    folder = path.parent
-    if not folder.is_dir():
-        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
-    if path.is_dir():
-        raise UsageError(f"{option} {path}: that is a folder; give a file name")

@@ -1,41 +1,55 @@
-"""Option parsing shared by the subcommands."""
+"""Options shared by the subcommands: descriptions, argparse types,
+arguments several subcommands take, and checks of their values."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from .errors import UsageError
+
+# The default --loss for each task of the labels (train, and explain on
+# a data set).
+LOSS_FOR_TASK = {
+    "classification": "cross-entropy",
+    "regression": "least-squares",
+    "multilabel": "binary-cross-entropy",
+}
 
 
-def help_description(doc, n_paragraphs=2):
+def help_description(doc, n_paragraphs=2, title=True):
     """A subcommand's --help description from its module docstring.
 
-    The first paragraphs, as plain text: the docstring's reStructuredText
-    literal quotes (double backticks) are dropped and lines are joined,
-    for argparse to wrap.
+    The first ``n_paragraphs`` paragraphs, as plain text: the docstring's
+    reStructuredText literal quotes (double backticks) are dropped and
+    lines are joined, for argparse to wrap. With ``title=False`` they
+    are counted from the paragraph after the title line.
     """
-    paragraphs = doc.strip().split("\n\n")[:n_paragraphs]
+    paragraphs = doc.strip().split("\n\n")
+    if not title:
+        paragraphs = paragraphs[1:]
+    paragraphs = paragraphs[:n_paragraphs]
     text = " ".join(" ".join(paragraph.split()) for paragraph in paragraphs)
     return text.replace("``", "")
 
 
-def positive_int(text):
+def _converted(text, convert, expected):
+    """``convert(text)``, or an argparse error naming what was expected."""
     try:
-        value = int(text)
+        return convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number ≥ 1, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def positive_int(text):
+    value = _converted(text, int, "a whole number ≥ 1")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
     return value
 
 
 def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number, got {text!r}"
-        ) from None
+    value = _converted(text, float, "a positive number")
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(
             f"expected a positive finite number, got {text}"
@@ -45,12 +59,7 @@ def positive_float(text):
 
 def seed(text):
     """A random seed: a whole number in [0, 2**32), as NumPy accepts."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number in [0, 2**32), got {text!r}"
-        ) from None
+    value = _converted(text, int, "a whole number in [0, 2**32)")
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(
             f"expected a whole number in [0, 2**32) = [0, 4294967295], got {value}"
@@ -87,6 +96,13 @@ def parse_hidden(text):
     return widths
 
 
+def add_model_argument(parser):
+    """The MODEL argument: a model file written by ``chainrule train``."""
+    parser.add_argument(
+        "model", type=Path, metavar="MODEL", help="a model.npz from chainrule train"
+    )
+
+
 def add_threads_option(group):
     group.add_argument(
         "--threads",
@@ -112,7 +128,6 @@ def check_label_options(data, label_column, task=None, data_flag="--data"):
     its labels as the array ``y`` (``--task`` still applies to it).
     """
     from ..data import BUILTIN_NAMES
-    from .errors import UsageError
 
     builtin = isinstance(data, str) and data in BUILTIN_NAMES
     if builtin:
@@ -127,6 +142,21 @@ def check_label_options(data, label_column, task=None, data_flag="--data"):
             f"--label-column applies to CSV files; the NPZ file {data} gives "
             "its labels as the array 'y'"
         )
+
+
+def check_output_file(flag, path, example_name=None):
+    """Refuse an output file whose folder does not exist, or a folder.
+
+    ``example_name``, when given, is suggested as a file name inside a
+    folder given by mistake. Both are usage errors (exit 2), raised
+    before any work is done.
+    """
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+    if path.is_dir():
+        such_as = "" if example_name is None else f" such as {path / example_name}"
+        raise UsageError(f"{flag} {path}: that is a folder; give a file name{such_as}")
 
 
 def label_columns(text):

@@ -19,16 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_text
-from ..data import DataError, load_dataset
 from ..losses import get_loss
 from .errors import CommandError, UsageError
-from .evaluate import check_feature_count, open_model
+from .inputs import check_feature_count, load_data, open_model
 from .options import (
+    add_model_argument,
     add_threads_option,
     apply_threads,
     check_label_options,
     help_description,
 )
+from .options import label_columns as parse_label_columns
 
 
 def add_parser(subparsers):
@@ -37,9 +38,7 @@ def add_parser(subparsers):
         help="write a saved model's predictions for a data file as CSV",
         description=help_description(__doc__),
     )
-    parser.add_argument(
-        "model", type=Path, metavar="MODEL", help="a model.npz from chainrule train"
-    )
+    add_model_argument(parser)
     parser.add_argument(
         "--data",
         required=True,
@@ -101,8 +100,6 @@ def read_feature_rows(spec, model, label_column=None):
         For an unreadable file, a bad cell (naming line and column), or a
         feature count other than the model's (naming both counts).
     """
-    from .options import label_columns as parse_label_columns
-
     n_features = model.n_features
     path = Path(spec)
     if not path.is_file():
@@ -135,10 +132,7 @@ def read_feature_rows(spec, model, label_column=None):
         if names and set(names) <= set(_csv_header(spec)):
             labels = list(names)
         labels = labels[0] if len(labels) == 1 else labels
-    try:
-        dataset = load_dataset(spec, test_fraction=0.0, label_columns=labels)
-    except DataError as error:
-        raise CommandError(str(error)) from None
+    dataset = load_data(spec, test_fraction=0.0, label_columns=labels)
     check_feature_count(spec, dataset.n_features, n_features)
     return dataset.x_train
 

@@ -31,13 +31,7 @@ from ..training import validation_split
 from ..training.validation import align_labels
 from .errors import CommandError
 from .evaluate import file_sha256
-from .options import label_columns
-
-LOSS_FOR_TASK = {
-    "classification": "cross-entropy",
-    "regression": "least-squares",
-    "multilabel": "binary-cross-entropy",
-}
+from .options import LOSS_FOR_TASK, label_columns
 
 
 def load_training_data(args):
