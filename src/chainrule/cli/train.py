@@ -335,6 +335,11 @@ def add_parser(subparsers):
 
 
 def run(args):
+    """Train as the options say; return the exit status.
+
+    The status is 0 when the run's files are written, 130 when Ctrl-C
+    or SIGTERM stopped it (after writing a checkpoint).
+    """
     # Check the options, restoring a resumed run's first.
     given = given_situational_options(args)
     args.given_options = given
@@ -352,8 +357,6 @@ def run(args):
     if args.lr is None:
         args.lr = sgd_learning_rate(loss.name)
         check_options(args)
-    where = world()
-    root = where.rank == 0
     targets = target_statistics(dataset, loss, standardizer is not None)
     dtype = np.dtype(args.dtype)
     n_classes = len(dataset.classes) if one_hot_targets(dataset, loss) else None
@@ -391,7 +394,10 @@ def run(args):
     schedule = build_schedule(args)
     early_stopping = EarlyStopping(args.early_stopping) if args.early_stopping else None
 
-    # Say what is trained on what.
+    # Say what is trained on what. Under MPI only rank 0 prints and
+    # writes files.
+    where = world()
+    root = where.rank == 0
     say = printer(args.quiet or not root)
     n_validation = 0 if x_validation is None else x_validation.shape[1]
     n_test = 0 if x_test is None else x_test.shape[1]
@@ -407,8 +413,8 @@ def run(args):
             f"step {state.step + 1}"
         )
 
-    # What watches the training: the progress bar, the gradient-flow
-    # monitor (--diagnostics) and the checkpoints.
+    # What goes along with training: the progress bar, the gradient-flow
+    # monitor (--diagnostics), the data-parallel step and the checkpoints.
     bar = ProgressBar(enabled=not args.quiet and root)
     monitor = None
     if args.diagnostics:
@@ -416,8 +422,7 @@ def run(args):
             network, batch_size=args.batch_size, n_examples=x.shape[1]
         )
     # Data-parallel under MPI: each rank takes its share of every batch,
-    # and one all-reduce of the flat gradient joins them. Only rank 0
-    # prints and writes files.
+    # and one all-reduce of the flat gradient joins them.
     step = None
     if where.size > 1:
         step = DataParallelStep(network, loss, where.comm)
