@@ -18,7 +18,7 @@ from ..losses import LOSSES, get_loss
 from ..network import Network
 from .errors import CommandError, UsageError
 from .inputs import load_data, open_model
-from .options import positive_int
+from .options import positive_int, seed
 
 DEFAULT_SIZES = "4,8,8,3"
 
@@ -81,7 +81,7 @@ def add_problem_options(parser, default_examples, relu_option=True):
         )
     problem.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         default=0,
         help="seeds the random network, data and sampled entries (default: 0)",
     )

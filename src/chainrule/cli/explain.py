@@ -18,7 +18,13 @@ import numpy as np
 from ..atomic import write_text
 from .errors import CommandError, UsageError
 from .inputs import open_model
-from .options import LOSS_FOR_TASK, help_description, parse_hidden, positive_int
+from .options import (
+    LOSS_FOR_TASK,
+    help_description,
+    parse_hidden,
+    positive_int,
+    seed,
+)
 
 FORMATS = ("terminal", "markdown", "html")
 
@@ -58,7 +64,7 @@ def add_parser(subparsers):
     )
     network.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         default=0,
         help="seed of the random network and example (default: 0)",
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..atomic import write_text
 from .errors import CommandError, UsageError
-from .options import check_output_file, help_description, positive_int
+from .options import check_output_file, help_description, positive_int, seed
 
 
 def positive_floats(text):
@@ -77,7 +77,12 @@ def add_parser(subparsers):
         metavar="N",
         help="random inputs pushed through (default: 1000)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    parser.add_argument(
+        "--seed",
+        type=seed,
+        default=0,
+        help="seed of the weights and inputs (default: 0)",
+    )
     parser.add_argument(
         "--every",
         type=positive_int,
