@@ -32,7 +32,7 @@ again (up to ``--retries`` times) and the rejected blocks are counted.
 Each block starts with warm-up steps that are not timed. The reported
 time is the median step over all accepted blocks.
 
-Then, each in fresh subprocesses: the peak resident memory (ru_maxrss) of
+Then, each in fresh subprocesses: the peak resident memory (VmHWM) of
 a training process at size L, for chainrule and for PyTorch
 (``benchmarks/memory.py``), and the wall time of the default ``chainrule
 train`` against the same recipe in PyTorch (``benchmarks/torch_recipe.py``),
@@ -102,7 +102,9 @@ def parse_arguments(argv=None):
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--sizes", default="S,M,L", help="default: S,M,L")
+    parser.add_argument(
+        "--sizes", default="S,M,L", help="default: S,M,L; 'none' times no step"
+    )
     parser.add_argument(
         "--losses",
         default=",".join(LOSSES),
@@ -175,6 +177,8 @@ def parse_arguments(argv=None):
     )
     args = parser.parse_args(argv)
     args.sizes = [size.strip().upper() for size in args.sizes.split(",")]
+    # "--sizes none" skips the timing, to rerun the subprocess parts alone.
+    args.sizes = [size for size in args.sizes if size not in ("", "NONE")]
     args.losses = [loss.strip() for loss in args.losses.split(",")]
     args.contenders = [name.strip() for name in args.contenders.split(",")]
     if args.proposals:
@@ -499,47 +503,6 @@ def main(argv=None):
         print(text, end=end, flush=True)
 
     limit_threads(args.threads)
-    load_at_start = load_average()
-    log(f"threads: {args.threads}; load average at start: {load_at_start}")
-    peak = peak_rates()
-    log(f"peak float32 GFLOP/s, 2048³ product: {peak}")
-
-    results = []
-    for size in args.sizes:
-        for loss in args.losses:
-            problem = make_problem(size, loss)
-            log(f"timing {size} {loss} ", end="")
-            contenders = time_problem(problem, args.contenders, args, log)
-            ratios = ratios_for(size, contenders)
-            print_problem(problem, contenders, ratios, log)
-            results.append(
-                {
-                    "size": size,
-                    "loss": loss,
-                    "sizes": problem.sizes,
-                    "batch": problem.batch,
-                    "flops_per_step": problem.flops,
-                    "contenders": contenders,
-                    "ratios": ratios,
-                }
-            )
-
-    memory = train_runs = None
-    if not args.no_memory:
-        log("\npeak RSS of an L-size training process (2 runs each)")
-        memory = measure_memory(args, log)
-        for library in ("chainrule", "pytorch"):
-            log(f"  {library:<10} {memory[library]['peak_rss_mib']:8.1f} MiB")
-        verdict = "met" if memory["met"] else "NOT met"
-        log(f"  chainrule / pytorch {memory['ratio']:.3f}  target ≤ 0.5: {verdict}")
-    if not args.no_train:
-        log("\nwall time of the default training run, start-up included ", end="")
-        train_runs = measure_train(args, log)
-        for name in ("chainrule train", "pytorch recipe"):
-            log(f"  {name:<16} {train_runs[name]['median_wall_s']:7.2f} s (median)")
-        verdict = "met" if train_runs["met"] else "NOT met"
-        log(f"  chainrule / pytorch {train_runs['ratio']:.3f}  target < 1: {verdict}")
-
     report = {
         "command": " ".join(sys.argv),
         "environment": environment(),
@@ -551,26 +514,117 @@ def main(argv=None):
             "scale": args.scale,
             "blocks": BLOCKS,
         },
-        "load_average": {"start": load_at_start, "end": load_average()},
-        "peak_gflops": peak,
-        "results": results,
-        "memory": memory,
-        "train": train_runs,
-        "seconds": round(time.perf_counter() - started, 1),
+        "load_average": {"start": load_average(), "end": None},
+        "peak_gflops": None,
+        "results": [],
+        "memory": None,
+        "train": None,
     }
-    report["disturbance"] = disturbance_summary(results)
+
+    def save():
+        # Written after every section, so a failure late in the run keeps
+        # what was measured before it.
+        report["load_average"]["end"] = load_average()
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        report["disturbance"] = disturbance_summary(report["results"])
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=1) + "\n")
+
+    log(f"threads: {args.threads}; load average at start: {load_average()}")
+    report["peak_gflops"] = peak_rates()
+    log(f"peak float32 GFLOP/s, 2048³ product: {report['peak_gflops']}")
+
+    for size in args.sizes:
+        for loss in args.losses:
+            problem = make_problem(size, loss)
+            log(f"timing {size} {loss} ", end="")
+            contenders = time_problem(problem, args.contenders, args, log)
+            ratios = ratios_for(size, contenders)
+            print_problem(problem, contenders, ratios, log)
+            report["results"].append(
+                {
+                    "size": size,
+                    "loss": loss,
+                    "sizes": problem.sizes,
+                    "batch": problem.batch,
+                    "flops_per_step": problem.flops,
+                    "contenders": contenders,
+                    "ratios": ratios,
+                }
+            )
+            save()
+    print_targets(report["results"], log)
+
+    if not args.no_memory:
+        log("\npeak RSS of an L-size training process (2 runs each)")
+        try:
+            memory = measure_memory(args, log)
+        except RuntimeError as error:
+            memory = {"error": str(error)}
+            log(f"  failed: {error}")
+        else:
+            for library in ("chainrule", "pytorch"):
+                log(f"  {library:<10} {memory[library]['peak_rss_mib']:8.1f} MiB")
+            verdict = "met" if memory["met"] else "NOT met"
+            log(f"  chainrule / pytorch {memory['ratio']:.3f}  target ≤ 0.5: {verdict}")
+        report["memory"] = memory
+        save()
+    if not args.no_train:
+        log("\nwall time of the default training run, start-up included ", end="")
+        try:
+            train_runs = measure_train(args, log)
+        except RuntimeError as error:
+            train_runs = {"error": str(error)}
+            log(f"  failed: {error}")
+        else:
+            for name in ("chainrule train", "pytorch recipe"):
+                median = train_runs[name]["median_wall_s"]
+                log(f"  {name:<16} {median:7.2f} s (median)")
+            verdict = "met" if train_runs["met"] else "NOT met"
+            log(
+                f"  chainrule / pytorch {train_runs['ratio']:.3f}  "
+                f"target < 1: {verdict}"
+            )
+        report["train"] = train_runs
+    save()
+    disturbance = report["disturbance"]
     log(
         "\nother processes' CPU during accepted blocks: median "
-        f"{report['disturbance']['median_cores']:.3f} cores, max "
-        f"{report['disturbance']['max_cores']:.3f}; "
-        f"{report['disturbance']['rejected_blocks']} blocks rerun; "
+        f"{disturbance['median_cores']:.3f} cores, max "
+        f"{disturbance['max_cores']:.3f}; "
+        f"{disturbance['rejected_blocks']} blocks rerun, "
+        f"{disturbance['accepted_while_disturbed']} accepted while disturbed; "
         f"load average at end {report['load_average']['end']}; "
         f"{report['seconds']:.0f} s in all"
     )
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
         log(f"wrote {args.json}")
     return 0
+
+
+def print_targets(results, log):
+    """One line per target: its ratio at each size, median (best blocks)."""
+    if not results:
+        return
+    log("\ntargets: ratio of medians (of best blocks) per size and loss")
+    for numerator, denominator, _ in TARGETS:
+        cells = []
+        for result in results:
+            for row in result["ratios"]:
+                if row["ratio"] == f"{numerator} / {denominator}":
+                    mark = (
+                        "" if row["met"] is None else (" ok" if row["met"] else " NO")
+                    )
+                    limit = "" if row["target"] is None else f" ≤{row['target']}"
+                    label = f"{result['size']} {result['loss'][:5]}"
+                    cells.append(
+                        f"{label}: {row['value']:.2f} ({row['best_blocks']:.2f})"
+                        f"{limit}{mark}"
+                    )
+        if cells:
+            log(f"  {numerator} / {denominator}")
+            for cell in cells:
+                log(f"      {cell}")
 
 
 def disturbance_summary(results):
