@@ -391,14 +391,16 @@ def print_problem(problem, contenders, ratios, log):
         )
 
 
-def run_child(command, log, args):
+def run_child(make_command, log, args):
     """Run a command after a quiet wait; wall time, others' CPU, output.
 
-    A run during which other processes used ``--quiet-threshold`` cores
-    or more is run again, up to ``--retries`` times.
+    ``make_command(attempt)`` gives the command line. A run during which
+    other processes used ``--quiet-threshold`` cores or more is run again,
+    up to ``--retries`` times.
     """
     rejected = 0
     for attempt in range(args.retries + 1):
+        command = make_command(attempt)
         quiet = wait_for_quiet(args.quiet_threshold, args.max_wait)
         meter = CpuMeter()
         meter.start()
@@ -440,7 +442,7 @@ def measure_memory(args, log):
                 "--threads",
                 str(args.threads),
             ]
-            child = run_child(command, log, args)
+            child = run_child(lambda attempt, command=command: command, log, args)
             report = json.loads(child["stdout"].strip().splitlines()[-1])
             for key in ("others_cores", "accepted_while_disturbed", "rejected_runs"):
                 report[key] = child[key]
@@ -473,8 +475,14 @@ def measure_train(args, log):
         }
         for index in range(args.train_repeats + 1):
             for name, command in commands.items():
-                out = str(Path(folder) / f"{name.split()[0]}-{index}")
-                child = run_child(command(out), log, args)
+                stem = Path(folder) / f"{name.split()[0]}-{index}"
+                child = run_child(
+                    lambda attempt, stem=stem, command=command: command(
+                        f"{stem}-{attempt}"
+                    ),
+                    log,
+                    args,
+                )
                 if index > 0:
                     child.pop("stdout")
                     runs[name].append(child)
