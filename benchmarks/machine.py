@@ -160,7 +160,10 @@ def _own_seconds():
 
 
 def _process_seconds():
-    """CPU seconds used so far by every process, keyed by (pid, name)."""
+    """CPU seconds used so far by every process: pid → (name, seconds).
+
+    Keyed by pid alone: a kernel worker's name changes with its work.
+    """
     seconds = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -175,7 +178,7 @@ def _process_seconds():
         rest = text[text.rindex(")") + 2 :].split()
         # utime and stime are fields 14 and 15 of stat, 12 and 13 of rest.
         used = (int(rest[11]) + int(rest[12])) / TICKS_PER_SECOND
-        seconds[(int(entry), name)] = used
+        seconds[int(entry)] = (name, used)
     return seconds
 
 
@@ -221,11 +224,11 @@ class CpuMeter:
 def _busiest(before, after, wall, count=3):
     mine = os.getpid()
     used = []
-    for key, seconds in after.items():
-        pid, name = key
+    for pid, (name, seconds) in after.items():
         if pid == mine:
             continue
-        delta = seconds - before.get(key, 0.0)
+        # A process that started during the interval counts from 0.
+        delta = seconds - before.get(pid, (name, 0.0))[1]
         if delta > 0:
             used.append((delta / wall, pid, name))
     used.sort(reverse=True)

@@ -137,10 +137,10 @@ def parse_arguments(argv=None):
     parser.add_argument(
         "--quiet-threshold",
         type=float,
-        default=0.05,
+        default=0.1,
         metavar="CORES",
         help="other processes' CPU use, in cores, below which the machine "
-        "counts as quiet (default: 0.05; a BLAS that uses every core stalls "
+        "counts as quiet (default: 0.1; a BLAS that uses every core stalls "
         "whenever another process takes one, even briefly)",
     )
     parser.add_argument(
