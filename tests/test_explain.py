@@ -369,3 +369,145 @@ def test_cli_explain_takes_several_label_columns(tmp_path, capsys):
     # The target is row 2's two labels, shown as a 2×1 column.
     targets = re.findall(r"[⎡⎣] (\d\.0000) [⎤⎦]", out)
     assert targets[:2] == [f"{v}.0000" for v in labels[2]]
+
+
+def _write_csv(path, header, rows):
+    lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_cli_explain_reads_the_label_columns_the_model_recorded(tmp_path, capsys):
+    """Without --label-column, the training file's labels are the model's.
+
+    chainrule evaluate reads the training data with the label columns the
+    model's metadata records; explain must read them the same way, not
+    take the last column as the only label (6 features for a 4-feature
+    model).
+    """
+    from chainrule.cli.evaluate import file_sha256
+    from chainrule.model_file import Model, save
+    from chainrule.network import Network
+
+    rng = np.random.default_rng(3)
+    rows = np.round(rng.normal(size=(5, 4)), 4)
+    labels = (rows[:, :3] > 0).astype(int)
+    csv = tmp_path / "tags.csv"
+    header = ["a", "b", "c", "d", "l1", "l2", "l3"]
+    _write_csv(csv, header, np.hstack([rows, labels]).tolist())
+    network = Network.initialize([4, 5, 3], rng, dtype=np.float64)
+    metadata = {"label_column": "l1,l2,l3", "data_sha256": file_sha256(csv)}
+    model = Model(
+        network=network,
+        loss="binary-cross-entropy",
+        task="multilabel",
+        metadata=metadata,
+        label_names=["l1", "l2", "l3"],
+    )
+    save(tmp_path / "model.npz", model)
+
+    arguments = ["explain", "--model", str(tmp_path / "model.npz")]
+    arguments += ["--data", str(csv), "--row", "1", "--color", "never"]
+    assert main(arguments) == 0
+    out = capsys.readouterr().out
+    # The target is row 1's three labels (the 1.0/0.0 of l1, l2, l3),
+    # shown as a 3×1 column.
+    targets = re.findall(r"[⎡⎢⎣] (\d\.0000) [⎤⎥⎦]", out)
+    assert targets[:3] == [f"{v}.0000" for v in labels[1]]
+
+
+def test_cli_explain_says_a_features_only_file_lacks_its_label(tmp_path, capsys):
+    """A file of the model's 3 features is missing its label, not a feature."""
+    from chainrule.model_file import Model, save
+    from chainrule.network import Network
+
+    rng = np.random.default_rng(4)
+    csv = tmp_path / "features.csv"
+    _write_csv(csv, ["p", "q", "r"], np.round(rng.normal(size=(4, 3)), 4).tolist())
+    network = Network.initialize([3, 4, 2], rng, dtype=np.float64)
+    model = Model(network=network, loss="cross-entropy", classes=["cat", "dog"])
+    save(tmp_path / "model.npz", model)
+
+    arguments = ["explain", "--model", str(tmp_path / "model.npz")]
+    assert main([*arguments, "--data", str(csv)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0
+    assert "no label column" in error
+    assert "2 feature" not in error
+
+
+@pytest.mark.parametrize(
+    ("options", "with_data", "flag"),
+    [
+        (["--hidden", "3"], True, "--hidden"),
+        (["--inputs", "3"], False, "--inputs"),
+        (["--outputs", "2"], True, "--outputs"),
+        (["--loss", "least-squares"], True, "--loss"),
+        (["--relu-at-zero", "0"], False, "--relu-at-zero"),
+        (["--seed", "1"], True, "--seed"),
+    ],
+)
+def test_cli_explain_refuses_network_options_with_a_model(
+    tmp_path, capsys, options, with_data, flag
+):
+    """Options for a new network would be ignored with --model: exit 2."""
+    from chainrule.model_file import Model, save
+    from chainrule.network import Network
+
+    rng = np.random.default_rng(5)
+    csv = tmp_path / "pets.csv"
+    _write_csv(csv, ["a", "b", "c", "label"], [[0.1, 0.2, 0.3, "cat"]])
+    network = Network.initialize([3, 4, 2], rng, dtype=np.float64)
+    model = Model(network=network, loss="cross-entropy", classes=["cat", "dog"])
+    save(tmp_path / "model.npz", model)
+
+    arguments = ["explain", "--model", str(tmp_path / "model.npz")]
+    if with_data:
+        arguments += ["--data", str(csv)]
+    assert main([*arguments, "--color", "never"]) == 0
+    capsys.readouterr()
+    assert main([*arguments, *options]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0
+    assert flag in error
+
+
+@pytest.mark.parametrize(
+    ("arguments", "flag"),
+    [
+        (["--data", "iris", "--inputs", "4"], "--inputs"),
+        (["--data", "iris", "--outputs", "3"], "--outputs"),
+        (["--row", "2"], "--row"),
+        (["--label-column", "label"], "--label-column"),
+    ],
+)
+def test_cli_explain_refuses_options_that_would_be_ignored(capsys, arguments, flag):
+    assert main(["explain", *arguments]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0
+    assert flag in error
+
+
+def test_cli_explain_a_one_hot_least_squares_model(tmp_path, capsys):
+    """Least squares on classes: y is the class's one-hot vector, as in training."""
+    from chainrule.model_file import Model, save
+    from chainrule.network import Network
+
+    rng = np.random.default_rng(6)
+    csv = tmp_path / "pets.csv"
+    rows = [[0.1, 0.2, 0.3, "cat"], [0.4, -0.5, 0.6, "dog"]]
+    _write_csv(csv, ["a", "b", "c", "label"], rows)
+    network = Network.initialize([3, 4, 2], rng, dtype=np.float64)
+    model = Model(
+        network=network,
+        loss="least-squares",
+        task="classification",
+        classes=["cat", "dog"],
+    )
+    save(tmp_path / "model.npz", model)
+
+    arguments = ["explain", "--model", str(tmp_path / "model.npz"), "--data"]
+    assert main([*arguments, str(csv), "--row", "1", "--color", "never"]) == 0
+    out = capsys.readouterr().out
+    # Row 1 is a "dog", class 1 of 2: y = (0, 1).
+    targets = re.findall(r"[⎡⎣] (\d\.0000) [⎤⎦]", out)
+    assert targets[:2] == ["0.0000", "1.0000"]

@@ -10,6 +10,7 @@ example of a data set.
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..atomic import write_text
 from .errors import CommandError, UsageError
-from .inputs import open_model
+from .inputs import check_feature_count, load_data, open_model
 from .options import (
     LOSS_FOR_TASK,
     help_description,
@@ -39,39 +40,39 @@ def add_parser(subparsers):
     network.add_argument(
         "--inputs",
         type=positive_int,
-        default=3,
         metavar="D_i",
-        help="input size of the default network (default: 3)",
+        help="input size of the default network (default: 3; with --data, "
+        "the data's feature count)",
     )
     network.add_argument(
         "--hidden",
         type=parse_hidden,
-        default=[4, 4, 4],
         metavar="D1,D2,...",
-        help="hidden layer widths (default: 4,4,4, the text's three layers)",
+        help="hidden layer widths of a new network (default: 4,4,4, the "
+        "text's three layers)",
     )
     network.add_argument(
         "--outputs",
         type=positive_int,
-        default=2,
         metavar="D_o",
-        help="output size of the default network (default: 2)",
+        help="output size of the default network (default: 2; with --data, "
+        "from the data's labels)",
     )
     network.add_argument(
         "--loss",
         choices=["least-squares", "binary-cross-entropy", "cross-entropy"],
-        help="default: least-squares, or the model's loss, or from the data's labels",
+        help="loss of a new network (default: least-squares, or from "
+        "--data's labels); a --model keeps the loss it was trained with",
     )
     network.add_argument(
         "--seed",
         type=seed,
-        default=0,
-        help="seed of the random network and example (default: 0)",
+        help="seed of the random network, or of the random example for "
+        "--model without --data (default: 0)",
     )
     network.add_argument(
         "--relu-at-zero",
         type=float,
-        default=1.0,
         metavar="D",
         help="derivative of ReLU at exactly 0 for a new network: 1 as in "
         "the book (default), 0 as in PyTorch",
@@ -87,7 +88,6 @@ def add_parser(subparsers):
     network.add_argument(
         "--row",
         type=int,
-        default=0,
         metavar="N",
         help="which example of --data, counting from 0 in the file's order "
         "(built-in sets: their training part) (default: 0)",
@@ -204,7 +204,24 @@ def run(args):
     return 0
 
 
+# Options that apply to some uses only default to None, so that one given
+# where it would be ignored is refused rather than ignored; these are the
+# values they take where they do apply.
+_DEFAULTS = {
+    "inputs": 3,
+    "hidden": [4, 4, 4],
+    "outputs": 2,
+    "relu_at_zero": 1.0,
+    "seed": 0,
+    "row": 0,
+}
+
+
 def _check_options(args):
+    _check_applicable(args)
+    for name, value in _DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if not 0.0 <= args.relu_at_zero <= 1.0:
         raise UsageError(f"--relu-at-zero must be in [0, 1], got {args.relu_at_zero}")
     if not 0 <= args.decimals <= 12:
@@ -213,8 +230,6 @@ def _check_options(args):
         raise UsageError(f"--row counts from 0; got {args.row}")
     if args.format == "html" and args.colour == "always":
         raise UsageError("--color always applies to terminal output, not html")
-    if args.data is None and args.label_column is not None:
-        raise UsageError("--label-column needs --data")
     default_network = args.model is None and args.data is None
     if args.loss == "cross-entropy" and default_network and args.outputs < 2:
         raise UsageError(
@@ -223,6 +238,51 @@ def _check_options(args):
             f"--outputs {args.outputs}; use --outputs 2 or more, or "
             "--loss binary-cross-entropy for one output"
         )
+
+
+def _check_applicable(args):
+    """Refuse an option that was given where it would be ignored."""
+    if args.model is not None:
+        for flag, value in (
+            ("--inputs", args.inputs),
+            ("--hidden", args.hidden),
+            ("--outputs", args.outputs),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} sets up a new network; --model brings its own layer sizes"
+                )
+        if args.relu_at_zero is not None:
+            raise UsageError(
+                "--relu-at-zero applies to a new network; --model keeps the "
+                "ReLU derivative at 0 it was trained with"
+            )
+        if args.loss is not None:
+            raise UsageError(
+                f"--loss applies to a new network; --model keeps the loss it "
+                f"was trained with, so --loss {args.loss} would explain other "
+                "gradients than training's"
+            )
+        if args.data is not None and args.seed is not None:
+            raise UsageError(
+                "--seed picks a random network or example; with --model and "
+                "--data both are given, and nothing is random"
+            )
+    if args.data is not None:
+        if args.inputs is not None:
+            raise UsageError(
+                "--inputs applies to the default network; with --data the "
+                "input size is the data's feature count"
+            )
+        if args.outputs is not None:
+            raise UsageError(
+                "--outputs applies to the default network; with --data the "
+                "output size follows the data's labels"
+            )
+    else:
+        for flag, value in (("--row", args.row), ("--label-column", args.label_column)):
+            if value is not None:
+                raise UsageError(f"{flag} picks from --data; give --data too")
 
 
 def _example(args):
@@ -237,7 +297,7 @@ def _example(args):
 
     model = open_model(args.model) if args.model is not None else None
     if args.data is None:
-        loss_name = args.loss or (model.loss if model else "least-squares")
+        loss_name = model.loss if model else args.loss or "least-squares"
         if model is None:
             sizes = [args.inputs, *args.hidden, args.outputs]
             network, x, y = default_example(
@@ -248,23 +308,25 @@ def _example(args):
         source = f"{args.model}, a random example (seed {args.seed})"
         return model.network, x, y, loss_name, source, []
 
-    dataset, rows, targets, origin = _load_example(args)
+    dataset, rows, targets, origin = _load_example(args, model)
     notes = []
     if model is not None:
-        loss_name = args.loss or model.loss
+        loss_name = model.loss
         network = model.network
-        if rows.shape[1] != model.n_features:
-            raise CommandError(
-                f"--data {args.data} has {rows.shape[1]} features but the "
-                f"model expects {model.n_features}"
-            )
         if model.input_mean is not None:
             rows = (rows - model.input_mean) / model.input_std
             notes.append(
                 "x is the example standardized with the model's input "
                 "statistics, (x − mean) / std, as in training."
             )
-        targets = _model_class_ids(model, dataset, targets, loss_name)
+        targets = _model_class_ids(model, dataset, targets, args)
+        if model.is_one_hot_regression:
+            # Least squares onto the class's one-hot vector, as in training.
+            targets = np.eye(model.n_outputs)[targets]
+            notes.append(
+                "The model was trained by least squares onto one-hot class "
+                "vectors, so y is the example's class as a one-hot vector."
+            )
         if model.target_mean is not None and loss_name == "least-squares":
             targets, note = _standardized_targets(model, targets, args.decimals)
             notes.append(note)
@@ -312,19 +374,39 @@ def _standardized_targets(model, targets, decimals):
     return standardized, note
 
 
-def _load_example(args):
-    """The dataset, and row ``args.row`` of its training part as (1, D)."""
-    from ..data import DataError, load_dataset
+def _load_example(args, model=None):
+    """The dataset, and row ``args.row`` of its training part as (1, D).
+
+    With a model, the data are read as ``chainrule evaluate`` reads them:
+    without --label-column, the label columns the model recorded when
+    these are the data it was trained on, and the model's task; and their
+    feature count must be the model's.
+    """
+    from ..data import BUILTIN_NAMES
+    from .evaluate import is_training_data
     from .options import label_columns as parse_label_columns
 
+    label_column, task = args.label_column, None
+    builtin = args.data in BUILTIN_NAMES
+    if model is not None and not builtin:
+        task = model.task
+        if label_column is None and is_training_data(model, args.data):
+            label_column = (model.metadata or {}).get("label_column")
+        _check_has_labels(args.data, model.n_features)
     # The same reading as chainrule train's: "l1,l2" names two columns.
-    label_columns = parse_label_columns(args.label_column)
+    label_columns = parse_label_columns(label_column)
     try:
-        dataset = load_dataset(
-            args.data, test_fraction=0.0, seed=args.seed, label_columns=label_columns
+        dataset = load_data(
+            args.data,
+            test_fraction=0.0,
+            seed=args.seed,
+            label_columns=label_columns,
+            task=task,
         )
-    except (DataError, ValueError) as error:
+    except ValueError as error:
         raise CommandError(str(error)) from None
+    if model is not None:
+        check_feature_count(args.data, dataset.n_features, model.n_features)
     n_examples = dataset.x_train.shape[0]
     if args.row >= n_examples:
         raise UsageError(
@@ -339,20 +421,46 @@ def _load_example(args):
     return dataset, rows, targets, origin
 
 
-def _model_class_ids(model, dataset, targets, loss_name):
-    """Map the data's class ids onto the model's, through the labels."""
-    if loss_name != "cross-entropy" or model.classes is None:
-        return targets
-    if dataset.classes is None:
-        return targets
-    label = dataset.classes[int(targets[0])]
-    matches = [i for i, c in enumerate(model.classes) if str(c) == str(label)]
-    if not matches:
+def _check_has_labels(spec, n_features):
+    """Refuse a CSV file of the model's features and no label column.
+
+    Read with its last column as the label, such a file would seem to
+    have one feature too few; the real trouble is the missing target,
+    which the loss ℓ needs.
+    """
+    path = Path(spec)
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            first = next((row for row in csv.reader(handle) if any(row)), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        # The data loader reports an unreadable file in its own words.
+        return
+    if first is not None and len(first) == n_features:
         raise CommandError(
-            f"the example's label {label!r} is not one of the model's classes "
-            f"{model.classes}"
+            f"{spec}: {len(first)} columns, the model's {n_features} features "
+            "and no label column; explain needs the example's target y for "
+            "the loss: add the label column(s) the model was trained with"
         )
-    return np.array([matches[0]])
+
+
+def _model_class_ids(model, dataset, targets, args):
+    """Map the data's class ids onto the model's, through the labels."""
+    from ..training.validation import align_labels
+
+    if model.classes is None or dataset.classes is None:
+        return targets
+    try:
+        return align_labels(
+            targets,
+            dataset.classes,
+            model.classes,
+            args.data,
+            lambda i: dataset.where("train", args.row + i),
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 def _output_size(dataset, loss_name):
