@@ -311,6 +311,17 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys):
 
     checkpoint = load_checkpoint(out / "checkpoint.npz")
     assert checkpoint.state.epoch == diverged - 1
+    # The note names the checkpoint's epoch and its training loss, the
+    # one its history recorded at that epoch's end.
+    recorded = checkpoint.state.history[-1].train_loss
+    note = re.search(
+        r"last good checkpoint, at the end of epoch (\d+) \(train loss (\S+)\)",
+        err,
+    )
+    assert note, err
+    assert int(note.group(1)) == diverged - 1
+    # Printed with 4 significant digits: agreement to 1e-3 relative.
+    assert float(note.group(2)) == pytest.approx(recorded, rel=1e-3)
     assert np.all(np.isfinite(checkpoint.network.parameters))
     assert not (out / "model.npz").exists()
 
@@ -323,6 +334,96 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys):
     metrics = _metrics(out)
     assert metrics["config"]["learning_rate"] == 1e-5
     assert len(metrics["history"]) == 8
+
+
+def test_a_checkpoint_that_had_already_blown_up_is_not_advised(tmp_path, capsys):
+    # Diabetes at --lr 0.05 blows up in epoch 1 (train loss ~3e29, with
+    # finite parameters) and goes non-finite in epoch 2.
+    out = tmp_path / "run"
+    argv = ["train", "--data", "diabetes", "--lr", "0.05", "--epochs", "3"]
+    status, _, err = run_cli(
+        [*argv, "--quiet", "--checkpoint-every", "1", "--out", out], capsys
+    )
+    assert status == 1
+    _one_line(err)
+    assert "--resume" not in err and "last good" not in err, err
+    note = re.search(
+        r"the checkpoint in \S+, at the end of epoch 1, has train loss (\S+), "
+        r"more than 10 times the (\S+) of the best constant prediction: the "
+        r"run had already diverged by then",
+        err,
+    )
+    assert note, err
+    assert "start a new run with a smaller --lr" in err
+    from chainrule.training import load_checkpoint
+
+    checkpoint = load_checkpoint(out / "checkpoint.npz")
+    recorded = checkpoint.state.history[-1].train_loss
+    assert float(note.group(1)) == pytest.approx(recorded, rel=1e-3)
+    assert float(note.group(1)) > 10 * float(note.group(2))
+
+
+def test_constant_prediction_loss_is_the_best_constant():
+    from chainrule.cli.checkpoints import constant_prediction_loss
+    from chainrule.losses import get_loss
+
+    rng = np.random.default_rng(3)
+    # Cross-entropy: logits log p_c at the class frequencies; any other
+    # constant logits do worse.
+    labels = rng.integers(0, 3, size=50)
+    cross_entropy = get_loss("cross-entropy")
+    best = constant_prediction_loss(cross_entropy, labels)
+    p = np.bincount(labels, minlength=3) / 50
+    at = np.repeat(np.log(p)[:, None], 50, axis=1)
+    # float64 throughout: 1e-12 relative.
+    assert best == pytest.approx(float(cross_entropy.value(at, labels)), rel=1e-12)
+    worse = float(cross_entropy.value(at + rng.normal(size=(3, 1)), labels))
+    assert worse > best
+    # Least squares in the targets' units: std_j² var_j summed.
+    y = rng.normal(size=(2, 40))
+    std = np.array([2.0, 0.5])
+    squares = get_loss("least-squares")
+    mean = np.repeat(y.mean(axis=1, keepdims=True), 40, axis=1)
+    expected = float(squares.value(mean * std[:, None], y * std[:, None]))
+    got = constant_prediction_loss(squares, y, std)
+    assert got == pytest.approx(expected, rel=1e-12)
+    # Binary cross-entropy: logits log(p / (1 − p)); a column that is
+    # always 0 costs nothing.
+    labels01 = np.vstack([rng.integers(0, 2, size=30), np.zeros(30)])
+    binary = get_loss("binary-cross-entropy")
+    q = labels01[0].mean()
+    logits = np.zeros((2, 30))
+    logits[0] = np.log(q / (1 - q))
+    logits[1] = -1e3
+    expected = float(binary.value(logits, labels01))
+    got = constant_prediction_loss(binary, labels01)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_interrupt_and_resume_name_the_same_position(tmp_path, capsys, monkeypatch):
+    import chainrule.cli.train as train_command
+    from chainrule.cli.checkpoints import StopOnSignal
+
+    class StopOnFifthCheck(StopOnSignal):
+        """Asks to stop the fifth time the loop checks: after step 5."""
+
+        checks = 0
+
+        def requested(self):
+            StopOnFifthCheck.checks += 1
+            return StopOnFifthCheck.checks == 5
+
+    monkeypatch.setattr(train_command, "StopOnSignal", StopOnFifthCheck)
+    out = tmp_path / "run"
+    # iris: 120 training examples in batches of 16, 8 steps an epoch.
+    status, _, err = run_cli(["train", *IRIS, "--epochs", "2", "--out", out], capsys)
+    assert status == 130
+    assert "interrupted in epoch 1 after 5 of its 8 steps;" in err, err
+    monkeypatch.undo()
+    argv = ["train", "--resume", out, "--hidden", "8", "--batch-size", "16"]
+    status, stdout, err = run_cli(argv, capsys)
+    assert status == 0, err
+    assert "at epoch 1, step 6 of 8" in stdout, stdout
 
 
 @pytest.fixture

@@ -9,16 +9,26 @@ different run.
 
 from __future__ import annotations
 
+import math
 import shutil
 import signal
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from ..data import BUILTIN_NAMES
 from ..training import CheckpointError, load_checkpoint, save_checkpoint
+from ..training.loop import evaluate
 from .errors import CommandError, UsageError
 
 CHECKPOINT = "checkpoint.npz"
+
+# After a divergence, the checkpoint left behind is worth resuming from
+# only when its training loss is finite and at most this many times the
+# loss of the best constant prediction; above that the parameters had
+# already blown up, and no learning rate brings them back.
+BLOWN_UP_FACTOR = 10
 
 # The options that define a run: a checkpoint keeps them, and --resume
 # restores them. --epochs may be raised to train longer, --lr lowered to
@@ -102,19 +112,32 @@ class Checkpoints:
         self.network, self.optimizer, self.schedule = network, optimizer, schedule
         self.every = args.checkpoint_every
         self.n_epochs = args.epochs
+        self.batch_size = args.batch_size
         self.created = not out.exists()
         self.config = {"options": run_options(args)}
-        self.last_epoch = None
+        self.n_steps = None
+        self._training_set = None
+
+    def watch(self, x, y, loss, target_std=None):
+        """Remember the training set, to judge the checkpoint after a failure.
+
+        Parameters
+        ----------
+        x, y, loss :
+            The training inputs, targets and loss, as ``train`` gets them.
+        target_std : array of shape (D_o,), optional
+            As for ``train``: losses are then judged in the targets' units.
+        """
+        self._training_set = (x, y, loss, target_std)
+        self.n_steps = math.ceil(x.shape[1] / self.batch_size)
 
     def on_epoch_end(self, state):
         if self.every is None:
             return
         if state.epoch % self.every == 0 or state.epoch == self.n_epochs:
             self.write(state)
-            self.last_epoch = state.epoch
         elif state.early_stopping is not None and state.early_stopping.should_stop:
             self.write(state)
-            self.last_epoch = state.epoch
 
     def write(self, state):
         self.out.mkdir(parents=True, exist_ok=True)
@@ -129,16 +152,109 @@ class Checkpoints:
         return self.path
 
     def after_failure(self):
-        """Clean up after a failed run; return a note on the checkpoint."""
-        if self.path.exists():
-            when = "" if self.last_epoch is None else f" (epoch {self.last_epoch})"
+        """Clean up after a failed run; return a note on the checkpoint.
+
+        The checkpoint on disk is judged by its training loss (see
+        ``judge``): the note advises resuming from it only when that loss
+        shows it had not blown up already.
+        """
+        if not self.path.exists():
+            if self.created:
+                shutil.rmtree(self.out, ignore_errors=True)
+            return ""
+        if self._training_set is None:
+            return f"; the last checkpoint is kept in {self.path}"
+        try:
+            checkpoint = load_checkpoint(self.path)
+        except CheckpointError:
+            return f"; the last checkpoint is kept in {self.path}"
+        where = describe_position(checkpoint.state, self.n_steps)
+        x, y, loss, target_std = self._training_set
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            value, _ = evaluate(checkpoint.network, x, y, loss, target_std=target_std)
+        reference = constant_prediction_loss(loss, y, target_std)
+        if judge(value, reference):
             return (
-                f"; the last good checkpoint{when} is kept in {self.path}: "
-                f"continue from it with --resume {self.out} --lr SMALLER"
+                f"; the last good checkpoint, {where} (train loss "
+                f"{value:.4g}), is kept in {self.path}: continue from it "
+                f"with --resume {self.out} --lr SMALLER"
             )
-        if self.created:
-            shutil.rmtree(self.out, ignore_errors=True)
-        return ""
+        return (
+            f"; the checkpoint in {self.path}, {where}, has train loss "
+            f"{value:.4g}, more than {BLOWN_UP_FACTOR} times the "
+            f"{reference:.4g} of the best constant prediction: the run had "
+            "already diverged by then, so resuming from it would diverge "
+            "again; start a new run with a smaller --lr"
+        )
+
+
+def judge(value, reference):
+    """True when a checkpoint with training loss ``value`` is worth resuming.
+
+    It is when ``value`` is finite and at most BLOWN_UP_FACTOR times
+    ``reference``, the loss of the best constant prediction (a network
+    that ignores its inputs). A loss far above that means the parameters
+    had already blown up.
+    """
+    if not math.isfinite(value):
+        return False
+    return value <= BLOWN_UP_FACTOR * reference
+
+
+def constant_prediction_loss(loss, y, target_std=None):
+    """The training loss of the best prediction that ignores the inputs.
+
+    Parameters
+    ----------
+    loss : a loss from ``chainrule.losses``
+    y : ndarray
+        The training targets in the loss's layout: (N,) class ids for
+        cross-entropy, (D_o, N) otherwise.
+    target_std : array of shape (D_o,), optional
+        Least squares on standardized targets: the loss is reported in
+        the targets' units, output j's share multiplied by std_j².
+
+    Returns
+    -------
+    float
+        For least squares, predicting each output's mean: Σ_j var(y_j).
+        For cross-entropy, predicting the class frequencies p_c: the
+        entropy −Σ_c p_c log p_c. For binary cross-entropy, predicting
+        each label's frequency p_j: Σ_j −p_j log p_j − (1 − p_j) log(1 − p_j).
+    """
+    y = np.asarray(y)
+    if loss.name == "cross-entropy":
+        counts = np.bincount(y.astype(np.int64))
+        p = counts[counts > 0] / y.shape[0]
+        return float(-np.sum(p * np.log(p)))
+    y = y.astype(np.float64)
+    if loss.name == "binary-cross-entropy":
+        p = y.mean(axis=1)
+        entropy = np.zeros_like(p)
+        inside = (p > 0) & (p < 1)
+        q = p[inside]
+        entropy[inside] = -(q * np.log(q) + (1 - q) * np.log(1 - q))
+        return float(np.sum(entropy))
+    variance = y.var(axis=1)
+    if target_std is not None:
+        variance = variance * np.asarray(target_std, np.float64) ** 2
+    return float(np.sum(variance))
+
+
+def describe_position(state, n_steps):
+    """Where a ``TrainingState`` stands, in words.
+
+    "at the end of epoch E" at an epoch boundary, "in epoch E after s of
+    its n steps" within one; epochs count from 1.
+    """
+    if state.step == 0:
+        return f"at the end of epoch {state.epoch}"
+    return f"in epoch {state.epoch + 1} after {state.step} of its {n_steps} steps"
+
+
+def resume_position(state, n_steps):
+    """The step a resumed run starts at: "epoch E, step s of n"."""
+    return f"epoch {state.epoch + 1}, step {state.step + 1} of {n_steps}"
 
 
 def run_options(args):

@@ -16,6 +16,7 @@ printed, metrics.json and the other files).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,9 @@ from .checkpoints import (
     Checkpoints,
     StopOnSignal,
     check_resumed_data,
+    describe_position,
     open_resume,
+    resume_position,
 )
 from .errors import CommandError
 from .options import (
@@ -407,11 +410,9 @@ def run(args):
         + (f"{n_validation} validation, " if n_validation else "")
         + f"{n_test} test), {loss.name}, {args.dtype}, seed {args.seed}"
     )
+    n_steps = math.ceil(x.shape[1] / args.batch_size)
     if state is not None:
-        say(
-            f"resuming from {out / CHECKPOINT} at epoch {state.epoch + 1}, "
-            f"step {state.step + 1}"
-        )
+        say(f"resuming from {out / CHECKPOINT} at {resume_position(state, n_steps)}")
 
     # What goes along with training: the progress bar, the gradient-flow
     # monitor (--diagnostics), the data-parallel step and the checkpoints.
@@ -429,6 +430,7 @@ def run(args):
         say(f"data-parallel over {where.size} processes (MPI)")
     checkpoints = Checkpoints(out, network, optimizer, schedule, args)
     checkpoints.config["fingerprint"] = data_fingerprint
+    checkpoints.watch(x, y, loss, None if targets is None else targets[1])
 
     def callback(progress):
         bar.update(progress)
@@ -468,11 +470,10 @@ def run(args):
     except TrainingInterruptedError as interrupted:
         bar.clear()
         path = checkpoints.write(interrupted.state)
-        stopped = interrupted.state
+        where = describe_position(interrupted.state, n_steps)
         print(
-            f"chainrule train: interrupted in epoch {stopped.epoch + 1} after "
-            f"step {stopped.step}; checkpoint saved to {path}; continue with: "
-            f"chainrule train --resume {out}",
+            f"chainrule train: interrupted {where}; checkpoint saved to "
+            f"{path}; continue with: chainrule train --resume {out}",
             file=sys.stderr,
         )
         return 130

@@ -396,15 +396,21 @@ def train(
     return history
 
 
-def evaluate(network, x, y, loss, chunk=4096):
+def evaluate(network, x, y, loss, chunk=4096, target_std=None):
     """Return (mean loss, accuracy or None) of ``network`` on (x, y).
 
     Accuracy is reported for classification losses: the arg-max class for
     cross-entropy, and for binary cross-entropy the fraction of outputs
     whose thresholded probability (σ(f) ≥ ½, i.e. f ≥ 0) matches y.
+
+    With ``target_std`` (least squares on standardized targets, as for
+    ``train``), the loss is in the targets' own units, exactly as
+    ``train`` reports it in its history.
     """
-    value, accuracy, _ = _evaluate(network, x, y, loss, chunk)
-    return value, accuracy
+    if target_std is not None:
+        target_std = _check_target_std(target_std, loss, network)
+    _, accuracy, reported = _evaluate(network, x, y, loss, chunk, target_std)
+    return reported, accuracy
 
 
 def _evaluate(network, x, y, loss, chunk=4096, target_std=None):
