@@ -225,7 +225,8 @@ def test_export_command_on_a_trained_model_file(tmp_path, capsys):
     assert main(["export", str(run_dir / "model.npz"), "-o", str(target)]) == 0
     printed = capsys.readouterr().out
     assert "with input standardization" in printed
-    assert "outputs: output, probabilities" in printed
+    # For a classifier, "output" is f_K, the logits, not what predict prints.
+    assert "outputs: output (logits), probabilities" in printed
 
     proto = onnx.load(str(target))
     from sklearn.datasets import load_iris

@@ -76,9 +76,14 @@ def run(args):
 
     save_onnx(model, args.output, opset=args.opset)
 
-    outputs = "output" if model.loss == "least-squares" else "output, probabilities"
-    if model.target_mean is not None:
-        outputs += " (in the targets' units)"
+    if model.loss != "least-squares":
+        outputs = "output (logits), probabilities"
+    elif model.is_one_hot_regression:
+        outputs = "output (one score per class)"
+    elif model.target_mean is not None:
+        outputs = "output (in the targets' units)"
+    else:
+        outputs = "output"
     standardization = (
         "with input standardization"
         if model.input_mean is not None

@@ -18,7 +18,9 @@ does, so that ``output`` is in the targets' own units.
 
 | output | when | content |
 | --- | --- | --- |
-| ``output`` | always | f_K, shape (N, D_o), in the targets' units |
+| ``output`` | always | f_K, shape (N, D_o): logits for cross-entropy |
+| | | and binary cross-entropy, the prediction in the targets' units |
+| | | for regression |
 | ``probabilities`` | cross-entropy | ``Softmax`` of f_K over classes |
 | ``probabilities`` | binary cross-entropy | ``Sigmoid`` of f_K |
 
