@@ -234,7 +234,37 @@ def test_predict_into_a_missing_folder(iris_model, tmp_path, capsys):
         ["predict", iris_model, "--data", tmp_path / "x.npz", "-o", target], capsys
     )
     _one_line_error(status, err)
-    assert "the folder does not exist" in err
+    assert f"the folder {target.parent} does not exist" in err
+
+
+def test_predict_refuses_to_write_over_its_data_file(iris_model, tmp_path, capsys):
+    data = tmp_path / "rows.csv"
+    np.savetxt(data, np.ones((3, 4)), delimiter=",")
+    before = data.read_bytes()
+    # Even --overwrite never replaces the input, also when named another way.
+    for output in (data, tmp_path / "." / "rows.csv"):
+        for extra in ([], ["--overwrite"]):
+            argv = ["predict", iris_model, "--data", data, "-o", output, *extra]
+            status, _, err = run_cli(argv, capsys)
+            _one_line_error(status, err, 2)
+            assert "is the --data file itself" in err, err
+    assert data.read_bytes() == before
+
+
+def test_predict_overwrites_only_with_overwrite(iris_model, tmp_path, capsys):
+    data = tmp_path / "x.npz"
+    np.savez(data, x=np.ones((2, 4)))
+    target = tmp_path / "out.csv"
+    target.write_text("keep me\n")
+    argv = ["predict", iris_model, "--data", data, "-o", target]
+    status, _, err = run_cli(argv, capsys)
+    _one_line_error(status, err, 2)
+    assert f"-o {target}: the file exists; give --overwrite" in err
+    assert target.read_text() == "keep me\n"
+
+    status, out, err = run_cli([*argv, "--overwrite"], capsys)
+    assert status == 0, err
+    assert target.read_text().startswith("prediction,")
 
 
 def test_evaluate_regression_reports_r2_and_rmse(tmp_path, capsys):

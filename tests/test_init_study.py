@@ -135,15 +135,16 @@ def test_cli_warns_on_overflow(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "plot, message",
+    "plot, message, status",
     [
-        ("missing/x.png", "does not exist"),
-        ("x.txt", "ending in .png"),
-        ("folder.png", "is a folder"),
+        # A missing folder is a file error (1), the others usage errors (2).
+        ("missing/x.png", "does not exist", 1),
+        ("x.txt", "ending in .png", 2),
+        ("folder.png", "is a folder", 2),
     ],
 )
 def test_cli_refuses_a_bad_plot_path_before_computing(
-    tmp_path, capsys, monkeypatch, plot, message
+    tmp_path, capsys, monkeypatch, plot, message, status
 ):
     import chainrule.init_study
 
@@ -153,7 +154,7 @@ def test_cli_refuses_a_bad_plot_path_before_computing(
         raise AssertionError("the study ran before the plot path was checked")
 
     monkeypatch.setattr(chainrule.init_study, "run_init_study", never)
-    assert main(["init-study", "--plot", str(tmp_path / plot)]) == 2
+    assert main(["init-study", "--plot", str(tmp_path / plot)]) == status
     captured = capsys.readouterr()
     assert captured.out == ""
     assert len(captured.err.strip().splitlines()) == 1

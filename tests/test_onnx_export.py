@@ -245,7 +245,8 @@ def test_export_command_errors_are_one_line(tmp_path, capsys):
 
     assert main(["export", str(tmp_path / "missing.npz"), "-o", "x.onnx"]) == 1
     assert main(["export", str(model_path), "-o", str(tmp_path / "x.pt")]) == 2
-    assert main(["export", str(model_path), "-o", str(tmp_path / "no/x.onnx")]) == 2
+    # A missing folder is a file error, as for predict -o (exit 1).
+    assert main(["export", str(model_path), "-o", str(tmp_path / "no/x.onnx")]) == 1
     assert main(["export", str(model_path), "-o", "x.onnx", "--opset", "9"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4

@@ -4,9 +4,10 @@ arguments several subcommands take, and checks of their values."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import CommandError, UsageError
 
 # The default --loss for each task of the labels (train, and explain on
 # a data set).
@@ -144,19 +145,54 @@ def check_label_options(data, label_column, task=None, data_flag="--data"):
         )
 
 
-def check_output_file(flag, path, example_name=None):
-    """Refuse an output file whose folder does not exist, or a folder.
+def check_output_file(flag, path, example_name=None, overwrite=True, inputs=()):
+    """Refuse an output file that cannot or must not be written.
 
-    ``example_name``, when given, is suggested as a file name inside a
-    folder given by mistake. Both are usage errors (exit 2), raised
-    before any work is done.
+    Checked before any work is done. A folder that does not exist is a
+    file error (exit status 1, as for a data file that is missing);
+    giving a folder instead of a file name is a usage error (exit 2), as
+    is any refusal below.
+
+    Parameters
+    ----------
+    flag : str
+        The option, as the user typed it, for the message.
+    path : Path
+    example_name : str, optional
+        Suggested as a file name inside a folder given by mistake.
+    overwrite : bool, default True
+        False refuses an existing file (the command's --overwrite allows
+        it).
+    inputs : sequence of (str, path-like)
+        The command's input files as (flag, path): the output may never
+        be one of them, not even with --overwrite.
     """
     folder = path.parent
     if not folder.is_dir():
-        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+        raise CommandError(f"{flag} {path}: the folder {folder} does not exist")
     if path.is_dir():
         such_as = "" if example_name is None else f" such as {path / example_name}"
         raise UsageError(f"{flag} {path}: that is a folder; give a file name{such_as}")
+    if not path.exists():
+        return
+    for input_flag, input_path in inputs:
+        if _same_file(path, input_path):
+            raise UsageError(
+                f"{flag} {path} is the {input_flag} file itself; writing "
+                "there would destroy it: give another file name"
+            )
+    if not overwrite:
+        raise UsageError(
+            f"{flag} {path}: the file exists; give --overwrite to replace "
+            "it, or another file name"
+        )
+
+
+def _same_file(path, other):
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 def label_columns(text):

@@ -20,13 +20,14 @@ import numpy as np
 
 from ..atomic import write_text
 from ..losses import get_loss
-from .errors import CommandError, UsageError
+from .errors import CommandError
 from .inputs import check_feature_count, load_data, open_model
 from .options import (
     add_model_argument,
     add_threads_option,
     apply_threads,
     check_label_options,
+    check_output_file,
     help_description,
 )
 from .options import label_columns as parse_label_columns
@@ -58,7 +59,13 @@ def add_parser(subparsers):
         type=Path,
         required=True,
         metavar="OUT.csv",
-        help="where to write the predictions",
+        help="where to write the predictions: a new file, or an existing "
+        "one with --overwrite (never the --data file)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the -o file when it exists",
     )
     add_threads_option(parser)
     parser.set_defaults(handler=run)
@@ -66,13 +73,13 @@ def add_parser(subparsers):
 
 
 def run(args):
-    if args.output.is_dir():
-        raise UsageError(
-            f"-o {args.output}: is a folder; expected a file name such as "
-            f"{args.output / 'predictions.csv'}"
-        )
-    if args.output.parent and not args.output.parent.is_dir():
-        raise CommandError(f"-o {args.output}: the folder does not exist")
+    check_output_file(
+        "-o",
+        args.output,
+        "predictions.csv",
+        overwrite=args.overwrite,
+        inputs=[("--data", args.data), ("MODEL", args.model)],
+    )
     check_label_options(args.data, args.label_column)
     apply_threads(args.threads)
     model = open_model(args.model)
