@@ -12,7 +12,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from chainrule.network import Network
-from chainrule.sklearn import ChainRuleClassifier, ChainRuleRegressor
+from chainrule.sklearn import (
+    ChainRuleClassifier,
+    ChainRuleRegressor,
+    FitDivergenceError,
+)
+from chainrule.training import DivergenceError
 
 
 def small_classifier(**options):
@@ -223,3 +228,37 @@ def test_log_probabilities_stay_finite_when_confident(iris):
         rtol=1e-12,
         atol=0,
     )
+
+
+def test_one_class_is_refused_as_scikit_learn_classifiers_do(iris):
+    """One class: a ValueError naming it, not a classifier that says 1.
+
+    scikit-learn's check_classifiers_one_label accepts a ValueError whose
+    message matches "class"; silently fitting gave predict_proba 1 for
+    everything.
+    """
+    x_train, _, _, _ = iris
+    one_class = np.zeros(len(x_train))
+    with pytest.raises(ValueError, match=r"one class \(0\.0\).*at least 2 classes"):
+        small_classifier(epochs=1).fit(x_train, one_class)
+    unfitted = small_classifier()
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        unfitted.partial_fit(x_train, one_class, classes=[0.0])
+    assert not hasattr(unfitted, "classes_")
+
+
+def test_divergence_on_raw_inputs_says_to_standardize():
+    """Unscaled iris features diverge at the default rate; the error says why.
+
+    FitDivergenceError is a ValueError, as scikit-learn reports data an
+    estimator cannot fit, and still the DivergenceError of the core with
+    its epoch, step and layer.
+    """
+    x, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="StandardScaler") as caught:
+        ChainRuleRegressor(epochs=2, random_state=0).fit(x, y)
+    error = caught.value
+    assert isinstance(error, FitDivergenceError)
+    assert isinstance(error, DivergenceError)
+    assert "learning_rate" in str(error) and "\n" not in str(error)
+    assert error.epoch is not None and error.layer is not None

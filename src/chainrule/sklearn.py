@@ -25,8 +25,10 @@ The constructor parameters mirror the options of ``chainrule train``:
 | ``weight_decay``, ``weight_variance`` | (none) | 0.0, "he" |
 | ``standardize_targets`` (regressor) | (none) | True |
 
-Standardization is left to the pipeline (``StandardScaler``), as
-scikit-learn expects.
+Standardization of X is left to the pipeline (``StandardScaler``), as
+scikit-learn expects. On raw features far from unit scale the default
+learning rates can make SGD diverge; ``fit`` then raises
+``FitDivergenceError`` (a ``ValueError``), which says so.
 """
 
 from __future__ import annotations
@@ -42,9 +44,20 @@ from .arrays import to_numpy
 from .data import Standardizer, to_columns
 from .losses import CrossEntropy, LeastSquares, softmax
 from .network import Network
-from .training import SGD, StepSchedule, train
+from .training import SGD, DivergenceError, StepSchedule, train
 
-__all__ = ["ChainRuleClassifier", "ChainRuleRegressor"]
+__all__ = ["ChainRuleClassifier", "ChainRuleRegressor", "FitDivergenceError"]
+
+
+class FitDivergenceError(DivergenceError, ValueError):
+    """``fit`` diverged: a ``DivergenceError`` that is also a ``ValueError``.
+
+    A ValueError, as scikit-learn reports data an estimator cannot fit
+    with its settings; a DivergenceError, with the epoch, step and layer,
+    as ``chainrule.training.train`` raises it. The message adds what
+    usually fixes it: standardized inputs and a lower learning rate.
+    """
+
 
 _DTYPES = ("float32", "float64")
 
@@ -137,17 +150,29 @@ class _ChainRuleEstimator(BaseEstimator):
         def rate(epoch):
             return schedule(first_epoch + epoch)
 
-        history = train(
-            self.network_,
-            x,
-            y,
-            self._loss(),
-            epochs=n_epochs,
-            batch_size=self.batch_size,
-            schedule=rate,
-            optimizer=self.optimizer_,
-            rng=self._rng,
-        )
+        try:
+            history = train(
+                self.network_,
+                x,
+                y,
+                self._loss(),
+                epochs=n_epochs,
+                batch_size=self.batch_size,
+                schedule=rate,
+                optimizer=self.optimizer_,
+                rng=self._rng,
+            )
+        except DivergenceError as error:
+            name = type(self).__name__
+            raise FitDivergenceError(
+                f"{error}. {name} does not standardize X: put a "
+                f"StandardScaler in front, make_pipeline(StandardScaler(), "
+                f"{name}(...)), and if it still diverges lower learning_rate "
+                f"(now {self.learning_rate})",
+                error.epoch,
+                error.step,
+                error.layer,
+            ) from error
         self.loss_curve_ += [record.running_loss for record in history]
         self.n_iter_ += n_epochs
         return self
@@ -227,7 +252,9 @@ class ChainRuleClassifier(ClassifierMixin, _ChainRuleEstimator):
         """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        self.classes_, ids = np.unique(y, return_inverse=True)
+        classes, ids = np.unique(y, return_inverse=True)
+        _check_two_classes(classes, "y")
+        self.classes_ = classes
         self._start(X.shape[1], len(self.classes_))
         x = to_columns(X, self.network_.dtype)
         return self._run_epochs(x, ids.astype(np.int64), self.epochs)
@@ -258,7 +285,9 @@ class ChainRuleClassifier(ClassifierMixin, _ChainRuleEstimator):
                     "the first call to partial_fit needs classes=, the list "
                     "of every label the classifier will see"
                 )
-            self.classes_ = np.unique(np.asarray(classes))
+            classes = np.unique(np.asarray(classes))
+            _check_two_classes(classes, "classes=")
+            self.classes_ = classes
             self._start(X.shape[1], len(self.classes_))
         elif classes is not None and not np.array_equal(
             np.unique(np.asarray(classes)), self.classes_
@@ -464,6 +493,24 @@ class ChainRuleRegressor(RegressorMixin, _ChainRuleEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+def _check_two_classes(classes, name):
+    """Refuse fewer than two classes, as scikit-learn's classifiers do.
+
+    With one class, softmax over one output is 1 whatever the network
+    computes: the loss is 0, the gradient 0, and nothing is learnt.
+    """
+    if len(classes) < 2:
+        raise ValueError(
+            f"{name} holds one class ({_plain(classes[0])!r}); a classifier needs at "
+            "least 2 classes to learn to tell apart"
+        )
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds, for messages."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _target_rows(y):
