@@ -232,6 +232,37 @@ def test_split_leaving_nothing_to_train_on(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_split_leaving_one_class_names_the_validation_part(tmp_path, capsys):
+    # iris, 120 training examples: holding out 0.99 keeps 1 example, so
+    # one class to train on; the other two went to validation (they are
+    # also in the test part, which is not what emptied the training part).
+    out = tmp_path / "run"
+    argv = ["train", *IRIS, "--validation-fraction", "0.99", "--out", out]
+    status, _, err = run_cli(argv, capsys)
+    assert status == 1
+    # One line: no note that reads as if training went on.
+    _one_line(err)
+    assert "note:" not in err and "test" not in err, err
+    assert re.search(
+        r"--validation-fraction: iris: holding out 0\.99 of 120 training "
+        r"example\(s\) for validation leaves only '\w+' to train on \('\w+', "
+        r"'\w+' all went to the validation part\); classification needs at "
+        r"least two classes",
+        err,
+    ), err
+    assert not out.exists()
+
+
+def test_validation_split_refuses_to_leave_a_single_class():
+    class_ids = np.array([0] * 5 + [1] * 5)
+    with pytest.raises(ValueError, match=r"leaves only class id\(s\) \[\d\]"):
+        validation_split(10, 0.9, 0, class_ids, "x.csv")
+    # Data with one class to begin with are not this function's concern.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validation_split(10, 0.9, 0, np.zeros(10, np.int64), "x.csv")
+
+
 def test_split_that_leaves_a_class_out_warns():
     # Class 2 has one example: it cannot be stratified, and with some seeds
     # it lands in the validation part, leaving no training example.
@@ -245,6 +276,7 @@ def test_split_that_leaves_a_class_out_warns():
         if 12 in held:
             assert len(messages) == 1
             assert messages[0].startswith("x.csv: class id(s) [2] have no")
+            assert "training goes on" in messages[0]
             return
         assert messages == []
     pytest.fail("no seed put the single example of class 2 in validation")

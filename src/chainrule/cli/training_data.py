@@ -90,6 +90,7 @@ def _hold_out_validation(args, dataset, loss_name):
                     args.seed,
                     class_ids,
                     source=dataset.source,
+                    class_names=dataset.classes,
                 )
             except ValueError as error:
                 raise CommandError(f"--validation-fraction: {error}") from None

@@ -122,7 +122,9 @@ class EarlyStopping:
         )
 
 
-def validation_split(n_examples, fraction, seed, class_ids=None, source="data"):
+def validation_split(
+    n_examples, fraction, seed, class_ids=None, source="data", class_names=None
+):
     """Choose which training examples to hold out for validation.
 
     Parameters
@@ -139,6 +141,8 @@ def validation_split(n_examples, fraction, seed, class_ids=None, source="data"):
         at least two examples and both parts can hold every class.
     source : str
         Names the data in messages.
+    class_names : sequence, optional
+        ``class_names[c]`` names class id c in messages (default: the ids).
 
     Returns
     -------
@@ -149,14 +153,15 @@ def validation_split(n_examples, fraction, seed, class_ids=None, source="data"):
     ------
     ValueError
         When ``fraction`` is not in (0, 1), or the split would leave the
-        training or the validation part empty.
+        training or the validation part empty, or (for classes) would
+        leave fewer than two classes to train on when there were more.
 
     Warns
     -----
     UserWarning
         When a class has no training example left (it had too few
-        examples to be stratified): the network still has an output for
-        it but never learns it.
+        examples to be stratified) but two or more classes remain: the
+        network still has an output for it but never learns it.
     """
     if not (isinstance(fraction, (int, float)) and 0.0 < fraction < 1.0):
         raise ValueError(f"the validation fraction must be in (0, 1), got {fraction!r}")
@@ -173,15 +178,33 @@ def validation_split(n_examples, fraction, seed, class_ids=None, source="data"):
     train, validation = split_indices(
         n_examples, fraction, seed, class_ids=class_ids, source=source
     )
-    if class_ids is not None:
-        missing = np.setdiff1d(np.unique(class_ids), class_ids[train])
-        if len(missing):
-            warnings.warn(
-                f"{source}: class id(s) {missing.tolist()} have no training "
-                "example left after the validation split (too few examples "
-                "to stratify); the network will not learn them",
-                stacklevel=2,
-            )
+    if class_ids is None:
+        return train, validation
+    present = np.unique(class_ids)
+    kept = np.unique(class_ids[train])
+    missing = np.setdiff1d(present, kept)
+    if len(missing) == 0:
+        return train, validation
+
+    def shown(ids):
+        if class_names is None:
+            return f"class id(s) {ids.tolist()}"
+        return ", ".join(repr(class_names[int(c)]) for c in ids)
+
+    if len(kept) < 2 <= len(present):
+        raise ValueError(
+            f"{source}: holding out {fraction:g} of {n_examples} training "
+            f"example(s) for validation leaves only {shown(kept)} to train "
+            f"on ({shown(missing)} all went to the validation part); "
+            "classification needs at least two classes: use a smaller "
+            "validation fraction or more data"
+        )
+    warnings.warn(
+        f"{source}: {shown(missing)} have no training example left after "
+        "the validation split (too few examples to stratify); training goes "
+        "on, but the network will not learn them",
+        stacklevel=2,
+    )
     return train, validation
 
 
