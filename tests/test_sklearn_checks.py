@@ -1,8 +1,8 @@
 """scikit-learn's own estimator checks, run on small, fast configurations.
 
 Every check runs twice: in float64, where all of them must pass, and in
-float32, the estimators' default, where two checks cannot apply (see
-``FLOAT32_ROUNDING``).
+float32, the estimators' default, where two checks may fail by rounding
+depending on the BLAS kernel (see ``FLOAT32_ROUNDING``).
 """
 
 from __future__ import annotations
@@ -27,17 +27,21 @@ def _estimators(dtype):
     ]
 
 
-# The reason two checks cannot hold in float32: they compare predictions
-# on a subset, or in another order, with the full batch at rtol 1e-7, but
-# BLAS computes one row (a matrix-vector product) and many rows (a blocked
-# matrix product) with different summation orders, so float32 results
-# agree to float32 rounding only (about 1e-6 relative measured). Whether
-# a given data set shows it depends on the numbers, so these are not
-# strict: a pass is reported as XPASS, not as an error.
+# Two checks may fail in float32 by rounding: they compare predictions
+# on a subset, or in another order, with the full batch at an absolute
+# 1e-7 (subset) or 1e-9 (order) plus a relative 1e-7, but BLAS computes
+# one row (a matrix-vector product) and many rows (a blocked matrix
+# product) with different summation orders, so float32 results agree to
+# float32 rounding only (differences up to 4e-7 measured). Measured over
+# random_state 0 … 99: on the data and network size used here, with this
+# machine's OpenBLAS kernel, all four entries pass every time; with
+# other OpenBLAS kernels (OPENBLAS_CORETYPE=Prescott, Sandybridge, Zen)
+# or wider layers (32 or more units) they fail for most seeds. So they
+# stay listed, not strict: a pass is reported as XPASS, not as an error.
 FLOAT32_ROUNDING = (
     "float32 predictions agree with the full batch to float32 rounding "
-    "(about 1e-6 relative), not the check's 1e-7: BLAS sums one row and "
-    "many rows in different orders; the float64 run passes this check"
+    "(a few 1e-7), not always within the check's tolerance: BLAS sums one "
+    "row and many rows in different orders; the float64 run passes this check"
 )
 
 
