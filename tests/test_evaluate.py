@@ -301,3 +301,35 @@ def test_evaluate_regression_reports_r2_and_rmse(tmp_path, capsys):
     assert results["rmse"][0] == pytest.approx(
         float(np.sqrt(np.mean(residual**2))), rel=1e-12
     )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--data", "diabetes"],
+        ["--data", "diabetes", "--no-standardize", "--lr", "1e-4"],
+        ["--data", "iris", "--loss", "least-squares"],
+        ["--data", "iris", "--dtype", "float64"],
+    ],
+    ids=["standardized", "raw-targets", "one-hot", "float64"],
+)
+def test_evaluate_reports_the_losses_of_metrics_json_exactly(options, tmp_path, capsys):
+    # Regression trains on targets standardized and rounded to float32;
+    # evaluate takes its loss the same way, so the numbers are equal, not
+    # merely close.
+    out = tmp_path / "run"
+    argv = ["train", *options, "--hidden", "8", "--epochs", "2", "--quiet"]
+    status, _, err = run_cli(
+        [*argv, "--validation-fraction", "0.2", "--out", out], capsys
+    )
+    assert status == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    for part in ("train", "validation", "test"):
+        status, text, err = run_cli(
+            ["evaluate", out / "model.npz", options[0], options[1]]
+            + ["--part", part, "--json"],
+            capsys,
+        )
+        assert status == 0, err
+        # Exact equality (tolerance 0): the same arrays, the same code.
+        assert json.loads(text)["loss"] == metrics[f"{part}_loss"], part

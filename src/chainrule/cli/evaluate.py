@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import BUILTIN_NAMES
+from ..arrays import to_numpy
+from ..data import BUILTIN_NAMES, Standardizer
 from ..losses import get_loss
+from ..training.loop import evaluate
 from ..training.validation import align_labels, validation_split
 from .errors import CommandError
 from .inputs import check_feature_count, load_data, open_model
@@ -252,21 +254,24 @@ def _no_test_part(spec, same, metadata):
 
 
 def evaluate_model(model, rows, targets):
-    """The metrics of ``model`` on labelled rows, as a JSON-able dict."""
+    """The metrics of ``model`` on labelled rows, as a JSON-able dict.
+
+    The loss is computed as the training run computed the losses it
+    reported (see ``training_loss``), so that on the run's own data it
+    equals metrics.json's to the last bit. RMSE and R² come from the
+    outputs mapped back to the targets' units, in float64.
+    """
     output = model.output(rows)
-    loss = get_loss(model.loss)
     n_examples = len(rows)
     results = {"n_examples": n_examples, "loss_name": model.loss}
+    results["loss"] = training_loss(model, rows, targets)
 
     if model.loss == "cross-entropy":
-        value = loss.value(output.T, targets)
-        results["loss"] = float(value)
         return {**results, **_class_metrics(np.argmax(output, axis=1), targets, model)}
 
     if model.loss == "binary-cross-entropy":
         labels = targets[:, None] if targets.ndim == 1 else targets
         labels = labels.astype(output.dtype)
-        results["loss"] = float(loss.value(output.T, labels.T))
         predicted = (output >= 0).astype(np.int64)
         if model.classes is not None:
             return {**results, **_class_metrics(predicted[:, 0], targets, model)}
@@ -274,11 +279,8 @@ def evaluate_model(model, rows, targets):
 
     # Least squares, in the targets' own units.
     if model.is_one_hot_regression:
-        one_hot = np.eye(len(model.classes))[targets]
-        results["loss"] = float(np.sum((output - one_hot) ** 2) / n_examples)
         return {**results, **_class_metrics(np.argmax(output, axis=1), targets, model)}
     residual = output - targets
-    results["loss"] = float(np.sum(residual**2) / n_examples)
     mean_square = np.mean(residual**2, axis=0)
     total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -287,6 +289,49 @@ def evaluate_model(model, rows, targets):
     results["r2"] = [float(v) for v in r2]
     results["names"] = model.label_names
     return results
+
+
+def training_loss(model, rows, targets):
+    """The mean loss of ``model`` on labelled rows, as training computes it.
+
+    The rows and targets become the column arrays a training run builds
+    (standardized inputs; targets standardized with the model's target
+    statistics, or one-hot; both in the network's dtype), and the loss is
+    evaluated by the training loop's own ``evaluate``: in the network's
+    dtype, and for standardized regression targets in the targets' units,
+    Σ_j std_j² (f_j − y_j)² averaged over examples.
+
+    Notes
+    -----
+    Regression targets are standardized and rounded to the network's
+    dtype before the loss is taken, as in training; for float32 that
+    changes the loss by about float32's relative precision (1e-7) from
+    one computed in float64 on the targets as given.
+    """
+    # Imported here: training_data itself imports this module.
+    from .training_data import to_training_arrays
+
+    loss = get_loss(model.loss)
+    dtype = to_numpy(model.network.parameters).dtype
+    standardizer = None
+    if model.input_mean is not None:
+        standardizer = Standardizer(model.input_mean, model.input_std)
+    statistics = None
+    if model.target_mean is not None:
+        statistics = (model.target_mean, model.target_std)
+    n_classes = len(model.classes) if model.is_one_hot_regression else None
+    x, y = to_training_arrays(
+        np.asarray(rows, dtype=np.float64),
+        targets,
+        loss,
+        dtype,
+        standardizer,
+        statistics,
+        n_classes,
+    )
+    target_std = None if statistics is None else model.target_std
+    value, _ = evaluate(model.network, x, y, loss, target_std=target_std)
+    return float(value)
 
 
 def _class_metrics(predicted, targets, model):
