@@ -81,9 +81,11 @@ def test_hand_checkable_statistics():
         assert flow["grad_beta_norm"][k] == pytest.approx(
             np.linalg.norm(grads.beta[k]), rel=1e-9
         )
-        # First step of momentum SGD: v = g, so ΔΩ_k = −α g.
+        # First step of momentum SGD: v = g, so ΔΩ_k = −α g, Δβ_k = −α g_β.
         ratio = learning_rate * norm / np.linalg.norm(before.omega[k])
-        assert flow["update_ratio"][k] == pytest.approx(ratio, rel=1e-9)
+        assert flow["omega_update_ratio"][k] == pytest.approx(ratio, rel=1e-9)
+        beta_step = learning_rate * np.linalg.norm(grads.beta[k])
+        assert flow["beta_update_norm"][k] == pytest.approx(beta_step, rel=1e-9)
     # The dead unit's column of ∂ℓ/∂Ω_1 is zero: h_1[1] = 0 everywhere.
     assert not np.any(grads.omega[1][:, 1])
     assert flow["warnings"] == []
@@ -123,9 +125,11 @@ def test_vanishing_and_dead_layers_warn_naming_the_layer():
     with pytest.warns(GradientFlowWarning) as caught:
         history = train_one_epoch(network, x, y, 0.01, monitor)
     messages = [str(w.message) for w in caught]
-    # Every ReLU of h_1 is dead: no gradient reaches Ω_0.
-    assert any("layer 0" in m and "vanishing" in m for m in messages)
-    assert any("h_1" in m and "inactive" in m for m in messages)
+    # Every ReLU of h_1 is dead: ∂ℓ/∂Ω_1 = 0 (its input is 0) and no
+    # gradient reaches Ω_0; one warning says so, not one per layer.
+    assert len(messages) == 1
+    assert "h_1" in messages[0] and "inactive" in messages[0]
+    assert "∂ℓ/∂Ω_1 = 0" in messages[0] and "to layer 0 (earlier" in messages[0]
     flow = history[0].extra["gradient_flow"]
     assert flow["dead_fraction"] == [1.0]
     assert flow["grad_omega_norm"][0] == 0.0
@@ -186,3 +190,73 @@ def test_gradient_flow_plot_is_a_png(tmp_path):
         assert 10_000 < len(data_bytes) < 2_000_000
     with pytest.raises(ValueError, match="no gradient-flow"):
         plot_gradient_flow([{"epoch": 1, "extra": {}}], tmp_path / "none.png")
+
+
+def deep_network_with_dead_last_hidden_layer():
+    """2 → 3 → 3 → 3 → 1 whose h_3 is dead: β_2 = −100 for every unit."""
+    rng = np.random.default_rng(1)
+    sizes = [2, 3, 3, 3, 1]
+    omega = [rng.uniform(-0.5, 0.5, (sizes[k + 1], sizes[k])) for k in range(4)]
+    beta = [np.full(sizes[k + 1], 0.1) for k in range(4)]
+    beta[2][...] = -100.0
+    return Network(omega, beta)
+
+
+def test_a_dead_layer_warns_once_naming_the_layers_it_silences():
+    """h_3 dead: one warning, once, in the book's direction of the layers.
+
+    Layers 0 … 3 all have ∂ℓ/∂Ω_k = 0; the warning names h_3, says the
+    earlier layers 0 … 2 get no gradient through it and that β_3 still
+    learns, and is not issued again in the next epochs.
+    """
+    network = deep_network_with_dead_last_hidden_layer()
+    x, y = data()
+    monitor = GradientFlowMonitor(network, batch_size=10, n_examples=20)
+    with pytest.warns(GradientFlowWarning) as caught:
+        train(
+            network,
+            x,
+            y,
+            LeastSquares(),
+            epochs=3,
+            batch_size=10,
+            learning_rate=0.01,
+            rng=0,
+            monitor=monitor,
+        )
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1
+    message = messages[0]
+    assert message.startswith("epoch 1: h_3: every ReLU was inactive")
+    assert "to layers 0 … 2 (earlier, closer to the input)" in message
+    assert "only β_3 still learns" in message
+    assert "below" not in message
+    # Every epoch still records the trouble, without the "not repeated".
+    recorded = message.removesuffix(" (not repeated for later epochs)")
+    for flow in monitor.history:
+        epoch = flow["epoch"]
+        assert flow["warnings"] == [recorded.replace("epoch 1:", f"epoch {epoch}:")]
+        assert flow["grad_omega_norm"] == [0.0, 0.0, 0.0, 0.0]
+        # β_3 still moves while Ω_3 does not: Ω_3's input h_3 is 0.
+        assert flow["grad_beta_norm"][3] > 0.0
+        assert flow["beta_update_norm"][3] > 0.0
+        assert flow["omega_update_ratio"][3] == 0.0
+
+
+def test_vanishing_warning_points_to_the_later_layers():
+    """Without a dead layer, a vanishing Ω_k points to h_k … h_K, later."""
+    network = deep_network_with_dead_last_hidden_layer()
+    network.beta[2][...] = 0.1
+    x, y = data()
+    monitor = GradientFlowMonitor(
+        network, batch_size=20, n_examples=20, low=1e3, high=1e6
+    )
+    with pytest.warns(GradientFlowWarning) as caught:
+        train_one_epoch(network, x, y, 0.01, monitor)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 4
+    assert "h_1 … h_3: layer 0's input and the later layers" in messages[0]
+    assert "h_1 … h_3: layer 1's input" in messages[1]
+    assert "h_2 … h_3: layer 2's input" in messages[2]
+    assert "h_3: layer 3's input" in messages[3]
+    assert all("closer to the output" in m and "below it" not in m for m in messages)

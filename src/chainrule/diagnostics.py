@@ -7,9 +7,15 @@ and measures, per layer and per epoch:
 | --- | --- | --- |
 | ``grad_omega_norm`` | k = 0 … K | mean over the epoch's steps of ‖∂ℓ/∂Ω_k‖_F |
 | ``grad_beta_norm`` | k = 0 … K | mean over the epoch's steps of ‖∂ℓ/∂β_k‖ |
-| ``update_ratio`` | k = 0 … K | mean over steps of ‖ΔΩ_k‖_F / ‖Ω_k‖_F before the step |
+| ``omega_update_ratio`` | k = 0 … K | mean over steps of ‖ΔΩ_k‖_F / ‖Ω_k‖_F |
+| ``beta_update_norm`` | k = 0 … K | mean over steps of ‖Δβ_k‖ |
 | ``dead_fraction`` | h_1 … h_K | share of ReLUs never active (h > 0) all epoch |
 | ``h_mean``, ``h_std`` | h_1 … h_K | mean and std of h_k over units and examples |
+
+``omega_update_ratio`` covers the weights Ω_k only, measured against
+Ω_k before the step; the biases have ``beta_update_norm``, an absolute
+size, since β_k starts at 0 where a ratio has no meaning. A layer can
+have a zero ratio and still a moving β_k (when its input h_k is 0).
 
 Each step's gradient is that of the batch's mean loss, so its norm does
 not grow with the batch size. Lists indexed k = 0 … K hold one value per
@@ -18,7 +24,14 @@ i belonging to h_{i+1}.
 
 A layer whose ``grad_omega_norm`` falls below ``low`` or rises above
 ``high`` raises a ``GradientFlowWarning`` naming the epoch and the layer,
-as does a hidden layer whose ReLUs are all dead.
+as does a hidden layer whose ReLUs are all dead. Layers are named by the
+book's indices: layer k is Ω_k, β_k, from h_k to f_k; a smaller k is
+earlier (closer to the input), a larger k later (closer to the output).
+A dead h_j zeroes ∂ℓ/∂Ω_k for every k ≤ j (Ω_j's input is 0, and the
+backward pass stops at h_j), so one warning names the dead layer and the
+layers it silences, instead of one vanishing warning for each. Each
+warning is issued once per run for each layer and kind, the first epoch
+it holds; every epoch's ``warnings`` list records all of them.
 
 Nothing is computed unless a monitor is constructed and passed to
 ``train``: with ``monitor=None`` the training loop skips every hook.
@@ -113,6 +126,8 @@ class GradientFlowMonitor:
         self.hidden_sizes = network.sizes[1:-1]
         self._before = None
         self._epoch = None
+        # (kind, layer) pairs already warned about in this run.
+        self._warned = set()
 
     # ---------------------------------------------------------------- hooks
     def start_epoch(self, epoch):
@@ -123,6 +138,7 @@ class GradientFlowMonitor:
         self._grad_omega = np.zeros(n_layers)
         self._grad_beta = np.zeros(n_layers)
         self._update_ratio = np.zeros(n_layers)
+        self._beta_update = np.zeros(n_layers)
         self._n_updates = 0
         self._ever_active = [np.zeros(d, dtype=bool) for d in self.hidden_sizes]
         self._h_sum = np.zeros(len(self.hidden_sizes))
@@ -148,13 +164,15 @@ class GradientFlowMonitor:
             self._before[...] = network.parameters
 
     def after_update(self, network, step):
-        """Record ‖ΔΩ_k‖ / ‖Ω_k‖ for the update just made (Ω_k before it)."""
+        """Record ‖ΔΩ_k‖ / ‖Ω_k‖ (Ω_k before it) and ‖Δβ_k‖ for the update."""
         xp = network.xp
-        before = _layer_views(self._before, network)
+        omega_before, beta_before = _layer_views(self._before, network)
         for k in range(self.n_weight_layers):
-            change = _norm(network.omega[k] - before[k], xp)
-            size = _norm(before[k], xp)
+            change = _norm(network.omega[k] - omega_before[k], xp)
+            size = _norm(omega_before[k], xp)
             self._update_ratio[k] += change / size if size > 0 else math.inf
+            beta = xp.reshape(network.beta[k], beta_before[k].shape)
+            self._beta_update[k] += _norm(beta - beta_before[k], xp)
         self._n_updates += 1
 
     def end_epoch(self, epoch):
@@ -169,7 +187,8 @@ class GradientFlowMonitor:
             "aggregation": "mean over the epoch's steps of each step's norm",
             "grad_omega_norm": _floats(self._grad_omega / n_steps),
             "grad_beta_norm": _floats(self._grad_beta / n_steps),
-            "update_ratio": _floats(self._update_ratio / n_updates),
+            "omega_update_ratio": _floats(self._update_ratio / n_updates),
+            "beta_update_norm": _floats(self._beta_update / n_updates),
         }
         if self._activations_seen and self._h_count > 0:
             # Pooled over units and examples: D_k entries per example.
@@ -186,10 +205,16 @@ class GradientFlowMonitor:
             flow["dead_fraction"] = [None] * n_hidden
             flow["h_mean"] = [None] * n_hidden
             flow["h_std"] = [None] * n_hidden
-        flow["warnings"] = self._warnings(flow)
-        if self.warn:
-            for message in flow["warnings"]:
-                warnings.warn(message, GradientFlowWarning, stacklevel=2)
+        found = self._warnings(flow)
+        flow["warnings"] = [message for _, message in found]
+        for key, message in found:
+            if self.warn and key not in self._warned:
+                warnings.warn(
+                    f"{message} (not repeated for later epochs)",
+                    GradientFlowWarning,
+                    stacklevel=2,
+                )
+            self._warned.add(key)
         self.history.append(flow)
         return {"gradient_flow": flow}
 
@@ -226,31 +251,61 @@ class GradientFlowMonitor:
         return min(self.batch_size, self.n_examples - index * self.batch_size)
 
     def _warnings(self, flow):
-        messages = []
+        """((kind, layer), message) for each trouble found this epoch."""
+        found = []
         epoch = flow["epoch"]
+        n_layers = self.n_weight_layers
+        last = n_layers - 1
+        dead = [
+            i + 1
+            for i, fraction in enumerate(flow["dead_fraction"])
+            if fraction is not None and fraction >= 1.0
+        ]
+        # A dead h_j silences Ω_0 … Ω_j: the latest dead layer explains
+        # every vanishing gradient up to it.
+        silenced = max(dead, default=-1)
+        for j in dead:
+            earlier = "layer 0" if j == 1 else f"layers 0 … {j - 1}"
+            if j == last:
+                still = f"only β_{j} still learns"
+            else:
+                still = f"β_{j} and layers {j + 1} … {last} still learn"
+            found.append(
+                (
+                    ("dead", j),
+                    f"epoch {epoch}: h_{j}: every ReLU was inactive for every "
+                    f"example, so h_{j} = 0: ∂ℓ/∂Ω_{j} = 0 (h_{j} is layer "
+                    f"{j}'s input) and no gradient flows back through h_{j} "
+                    f"to {earlier} (earlier, closer to the input); "
+                    f"{still}",
+                )
+            )
         for k, norm in enumerate(flow["grad_omega_norm"]):
             if norm is None:
                 norm = math.inf
-            if norm < self.low:
-                messages.append(
-                    f"epoch {epoch}: layer {k}: mean ‖∂ℓ/∂Ω_{k}‖ = {norm:.2e} is "
-                    f"below {self.low:g}; its gradients are vanishing (check "
-                    "the initialization, depth, or dead ReLUs below it)"
+            if norm < self.low and k > silenced:
+                hidden = f"h_{max(k, 1)} … h_{last}" if k < last else f"h_{k}"
+                found.append(
+                    (
+                        ("vanishing", k),
+                        f"epoch {epoch}: layer {k}: mean ‖∂ℓ/∂Ω_{k}‖ = "
+                        f"{norm:.2e} is below {self.low:g}; its gradients "
+                        "are vanishing (check the initialization, the depth, "
+                        f"and the dead fraction of {hidden}: layer {k}'s "
+                        "input and the later layers, closer to the output)",
+                    )
                 )
             elif norm > self.high:
-                messages.append(
-                    f"epoch {epoch}: layer {k}: mean ‖∂ℓ/∂Ω_{k}‖ = {norm:.2e} is "
-                    f"above {self.high:g}; its gradients are exploding (try a "
-                    "smaller learning rate or weight variance)"
+                found.append(
+                    (
+                        ("exploding", k),
+                        f"epoch {epoch}: layer {k}: mean ‖∂ℓ/∂Ω_{k}‖ = "
+                        f"{norm:.2e} is above {self.high:g}; its gradients "
+                        "are exploding (try a smaller learning rate or "
+                        "weight variance)",
+                    )
                 )
-        for i, fraction in enumerate(flow["dead_fraction"]):
-            if fraction is not None and fraction >= 1.0:
-                messages.append(
-                    f"epoch {epoch}: hidden layer h_{i + 1}: every ReLU was "
-                    "inactive for every example; no gradient reaches the "
-                    "layers below it"
-                )
-        return messages
+        return found
 
 
 def _norm(array, xp):
@@ -261,12 +316,11 @@ def _norm(array, xp):
 
 
 def _layer_views(flat, network):
-    """Ω_k views into a flat buffer laid out like ``network.parameters``."""
+    """Ω_k and β_k views into a flat buffer laid out like ``parameters``."""
     from .network import _views
 
     shapes = [tuple(w.shape) for w in network.omega]
-    omega, _ = _views(flat, shapes, network.xp)
-    return omega
+    return _views(flat, shapes, network.xp)
 
 
 def _floats(values):
