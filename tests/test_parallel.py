@@ -393,3 +393,112 @@ def test_the_train_command_runs_data_parallel(mpi, tmp_path):
                 if name.startswith(("omega_", "beta_")):
                     difference = _relative_difference(one[name], two[name])
                     assert difference <= 1e-12, name
+
+
+def _descendants(pid):
+    """The ids of every process below ``pid``, read from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The parent id is the second field after the parenthesized name.
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, up in parents.items() if up == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def _rank_processes(process):
+    """The ids of the job's Python processes running chainrule."""
+    ranks = []
+    for pid in _descendants(process.pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        # A rank runs this interpreter; the launcher runs mpiexec.
+        if command[0] == os.fsencode(sys.executable) and b"chainrule" in command:
+            ranks.append(pid)
+    return ranks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("arguments", "status", "message"),
+    [
+        (["--data", "nosuch.csv"], 1, "nosuch.csv"),
+        (["--hidden", "100,0"], 2, "every hidden layer needs at least 1 unit"),
+        # Only rank 0 checks the output folder: the ranks agree on it.
+        (["--out", "{file}"], 2, "is a file; expected a folder"),
+    ],
+    ids=["data", "option", "output-folder"],
+)
+def test_an_error_before_training_is_one_line_from_rank_0(
+    mpi, tmp_path, arguments, status, message
+):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    arguments = [a.replace("{file}", str(a_file)) for a in arguments]
+    if "--out" not in arguments:
+        arguments += ["--out", str(tmp_path / "run")]
+    process, started = _start_job(
+        mpi, 2, ["train", "--data", "iris", *arguments], program=["-m", "chainrule"]
+    )
+    got, output, elapsed = _finish_job(process, started)
+    assert got == status, output
+    errors = [line for line in output.splitlines() if "error:" in line]
+    assert len(errors) == 1, output
+    assert errors[0].startswith("chainrule train: error: "), output
+    assert message in errors[0], output
+    # Every rank ended by itself, with the status: no MPI_Abort, no rank
+    # reporting its failure.
+    assert "MPI_ABORT" not in output and "failed with exit status" not in output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(mpi, tmp_path):
+    out = tmp_path / "run"
+    arguments = ["train", "--data", "iris", "--hidden", "8", "--batch-size", "8"]
+    arguments += ["--epochs", "400", "--dtype", "float64", "--out", out]
+    process, started = _start_job(mpi, 2, arguments, program=["-m", "chainrule"])
+    try:
+        # Training is under way at the first epoch line.
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("epoch"):
+                break
+        ranks = _rank_processes(process)
+        assert len(ranks) == 2, "".join(lines)
+        # Ctrl-C reaches one rank only, here the last one started; the
+        # other learns of it at the next step boundary.
+        os.kill(max(ranks), signal.SIGINT)
+        rest, _ = process.communicate(timeout=JOB_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    output = "".join(lines) + rest
+    assert process.returncode == 130, output
+    interrupted = [line for line in output.splitlines() if "interrupted" in line]
+    assert len(interrupted) == 1, output
+    assert interrupted[0].startswith("chainrule train: interrupted "), output
+    assert f"continue with: chainrule train --resume {out}" in interrupted[0]
+    assert "MPI_ABORT" not in output and "Traceback" not in output, output
+
+    # The checkpoint continues the run, here in this process.
+    from chainrule.cli import main
+    from chainrule.training import load_checkpoint
+
+    state = load_checkpoint(out / "checkpoint.npz").state
+    assert 1 <= state.epoch < 400
+    assert main(["train", "--resume", str(out), "--epochs", str(state.epoch + 1)]) == 0

@@ -30,6 +30,7 @@ the same parameters bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -306,6 +307,118 @@ def parameters_agree(network, comm=None):
     from mpi4py import MPI
 
     return comm.allreduce(same, op=MPI.LAND)
+
+
+class RanksStopError(Exception):
+    """Every rank of the job stops here, together, with ``status``.
+
+    Raised on every rank at the same point of the program, after the
+    ranks agreed on it (see ``start_together`` and ``agreed_flag``), so
+    that no rank is left waiting in a collective call: the job can end
+    without ``MPI_Abort`` (see ``end_together``).
+
+    Attributes
+    ----------
+    status : int
+        The exit status every rank ends with.
+    message : str or None
+        What went wrong, for rank 0 alone to report.
+    """
+
+    def __init__(self, status, message=None):
+        super().__init__(message or f"every rank stops with status {status}")
+        self.status = status
+        self.message = message
+
+
+@contextlib.contextmanager
+def start_together(status_of, comm=None):
+    """Run a block on every rank, then agree whether any rank failed in it.
+
+    Wrap the preparation every rank does before its first collective call
+    (reading options and data, checking files). At the end of the block,
+    failed or not, the ranks exchange their outcome in one ``allgather``;
+    when any rank failed, every rank raises the same ``RanksStopError``, with
+    the status and message of the lowest failing rank. With one process
+    nothing is exchanged and an error propagates unchanged.
+
+    Parameters
+    ----------
+    status_of : callable(Exception) → (int, str) or None
+        The exit status and one-line message for an error that ends the
+        program in an orderly way; None for any other (a bug), which
+        propagates at once on its rank and ends the job as an uncaught
+        exception does (``MPI_Abort``).
+    comm : mpi4py communicator or SingleProcess, optional
+        Default ``world().comm``.
+
+    Raises
+    ------
+    RanksStopError
+        On every rank, when one or more ranks failed in the block. Its
+        message names the failing rank when that is not rank 0.
+    """
+    comm = world().comm if comm is None else comm
+    size = comm.Get_size()
+    failure = None
+    try:
+        yield
+    except Exception as error:
+        outcome = status_of(error)
+        if outcome is None or size == 1:
+            raise
+        failure = error
+    else:
+        if size == 1:
+            return
+        outcome = None
+    outcomes = comm.allgather(outcome)
+    failed = [(rank, found) for rank, found in enumerate(outcomes) if found]
+    if not failed:
+        return
+    rank, (status, message) = failed[0]
+    if rank != 0:
+        message = f"{describe((None, rank, size))}: {message}"
+    raise RanksStopError(status, message) from failure
+
+
+def agreed_flag(local_flag, comm=None):
+    """Return a function that every rank calls at the same point, and that
+    answers True on every rank as soon as ``local_flag()`` is True on any.
+
+    For a stop request (Ctrl-C, SIGTERM) that reaches the ranks at
+    slightly different moments: checked at each step boundary, it makes
+    every rank stop after the same step. Each call is one small
+    ``allreduce`` when there is more than one rank, none otherwise.
+    """
+    comm = world().comm if comm is None else comm
+    if comm.Get_size() == 1:
+        return local_flag
+    from mpi4py import MPI
+
+    def flag():
+        return bool(comm.allreduce(bool(local_flag()), op=MPI.LOR))
+
+    return flag
+
+
+def end_together(status, comm=None):
+    """Finalize MPI on a rank that ends with ``status`` along with all others.
+
+    Call it on every rank when all of them end with the same non-zero
+    status at once (after a ``RanksStopError``). ``python -m mpi4py`` turns a
+    non-zero exit into ``MPI_Abort``, whose banner reports an abort where
+    there was none; once MPI is finalized, the rank just exits with
+    ``status``. Returns ``status``.
+    """
+    comm = world().comm if comm is None else comm
+    if status in (0, None) or comm.Get_size() == 1:
+        return status
+    from mpi4py import MPI
+
+    if not MPI.Is_finalized():
+        MPI.Finalize()
+    return status
 
 
 def describe(where=None):

@@ -15,7 +15,7 @@ import sys
 import warnings
 
 from .. import __version__
-from .errors import CommandError, UsageError
+from .errors import CommandError, failure_status
 
 # The subcommands, in the order ``--help`` lists them.
 SUBCOMMANDS = [
@@ -31,10 +31,21 @@ SUBCOMMANDS = [
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit with 2."""
+    """An argument parser whose errors are one line and exit with 2.
+
+    Under MPI every rank parses the same options and meets the same
+    error; only rank 0 prints it (and --help, --version).
+    """
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def _print_message(self, message, file=None):
+        # argparse prints help, usage, version and errors through here.
+        from ..parallel import is_root
+
+        if is_root():
+            super()._print_message(message, file)
 
 
 def build_parser():
@@ -85,21 +96,28 @@ def main(argv=None):
 
 
 def _main(argv):
-    from ..parallel import abort_on_failure, install_excepthook
+    from ..parallel import abort_on_failure, end_together, install_excepthook
 
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        # Report from the subcommand's parser, whose --help lists the
-        # options it takes (argparse would report from the top parser).
-        reporter = parser.commands.get(args.command, parser)
-        reporter.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            # Report from the subcommand's parser, whose --help lists the
+            # options it takes (argparse would report from the top parser).
+            reporter = parser.commands.get(args.command, parser)
+            reporter.error(f"unrecognized arguments: {' '.join(unknown)}")
+    except SystemExit as stop:
+        # Every rank met the same options: they all end here, together.
+        end_together(stop.code)
+        raise
     if args.command is None:
         parser.print_help()
-        return 2
+        return end_together(2)
     install_excepthook()
     warnings.formatwarning = _one_line_warning
-    status, message = _run(args)
+    status, message, together = _run(args)
+    if together:
+        return end_together(status)
     return abort_on_failure(status, message)
 
 
@@ -118,37 +136,34 @@ def _discard_stdout():
 
 
 def _one_line_warning(message, category, filename, lineno, line=None):
+    from ..parallel import is_root
+
+    # Under MPI every rank meets the same warnings; rank 0 alone prints.
+    if not is_root():
+        return ""
     return f"chainrule: warning: {message}\n"
 
 
 def _run(args):
-    """Run the subcommand; return (exit status, one-line reason or None)."""
+    """Run the subcommand.
+
+    Returns
+    -------
+    (exit status, one-line reason or None, together)
+        ``together`` is True when every MPI rank ends here with the same
+        status (a ``RanksStopError``), so none needs ending by MPI_Abort.
+    """
+    from ..parallel import RanksStopError, is_root
+
     try:
-        return args.handler(args), None
-    except UsageError as error:
-        message = f"chainrule {args.command}: error: {error}"
-        print(message, file=sys.stderr)
-        return 2, str(error)
-    except CommandError as error:
-        message = f"chainrule {args.command}: error: {error}"
-        print(message, file=sys.stderr)
-        return 1, str(error)
-    except KeyboardInterrupt:
-        print(f"chainrule {args.command}: interrupted", file=sys.stderr)
-        return 130, "interrupted"
+        return args.handler(args), None, False
+    except RanksStopError as stop:
+        if stop.message is not None and is_root():
+            print(f"chainrule {args.command}: error: {stop.message}", file=sys.stderr)
+        return stop.status, stop.message, True
     except BrokenPipeError:
         raise
-    except OSError as error:
-        # A file that cannot be read or written: the system's reason, in
-        # one line, naming the file.
-        message = f"chainrule {args.command}: error: {describe_os_error(error)}"
-        print(message, file=sys.stderr)
-        return 1, describe_os_error(error)
-
-
-def describe_os_error(error):
-    """'PATH: reason' for an OSError, or its text when it names no file."""
-    reason = error.strerror or str(error)
-    if error.filename is None:
-        return reason
-    return f"{error.filename}: {reason}"
+    except (CommandError, OSError, KeyboardInterrupt) as error:
+        status, message = failure_status(error)
+        print(f"chainrule {args.command}: {message}", file=sys.stderr)
+        return status, message.removeprefix("error: "), False

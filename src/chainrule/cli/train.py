@@ -26,7 +26,13 @@ import numpy as np
 from ..diagnostics import GradientFlowMonitor
 from ..model_file import Model
 from ..network import Network
-from ..parallel import DataParallelStep, world
+from ..parallel import (
+    DataParallelStep,
+    RanksStopError,
+    agreed_flag,
+    start_together,
+    world,
+)
 from ..training import EarlyStopping, TrainingInterruptedError, train
 from ..training.checkpoint import fingerprint
 from ..training.loop import DivergenceError
@@ -40,7 +46,7 @@ from .checkpoints import (
     open_resume,
     resume_position,
 )
-from .errors import CommandError
+from .errors import CommandError, status_before_training
 from .options import (
     add_threads_option,
     apply_threads,
@@ -343,94 +349,104 @@ def run(args):
     The status is 0 when the run's files are written, 130 when Ctrl-C
     or SIGTERM stopped it (after writing a checkpoint).
     """
-    # Check the options, restoring a resumed run's first.
-    given = given_situational_options(args)
-    args.given_options = given
-    resumed = open_resume(args, _DEFAULTS) if args.resume is not None else None
-    check_applicable(args, given)
-    resolve_defaults(args)
-    check_options(args)
-    check_label_options(args.data, args.label_column, args.task)
-    apply_threads(args.threads)
-    started = time.perf_counter()
-    out = _output_folder(args, resumed is not None)
-
-    # The data, as the core's column arrays.
-    dataset, loss, standardizer, held_out = load_training_data(args)
-    if args.lr is None:
-        args.lr = sgd_learning_rate(loss.name)
+    # Every rank prepares; under MPI they then agree whether any failed,
+    # so that all stop together, before the first all-reduce, and rank 0
+    # alone reports the error.
+    with start_together(status_before_training):
+        # Check the options, restoring a resumed run's first.
+        given = given_situational_options(args)
+        args.given_options = given
+        resumed = open_resume(args, _DEFAULTS) if args.resume is not None else None
+        check_applicable(args, given)
+        resolve_defaults(args)
         check_options(args)
-    targets = target_statistics(dataset, loss, standardizer is not None)
-    dtype = np.dtype(args.dtype)
-    n_classes = len(dataset.classes) if one_hot_targets(dataset, loss) else None
+        check_label_options(args.data, args.label_column, args.task)
+        apply_threads(args.threads)
+        started = time.perf_counter()
+        out = _output_folder(args, resumed is not None)
 
-    def columns(rows, y):
-        return to_training_arrays(
-            rows, y, loss, dtype, standardizer, targets, n_classes
+        # The data, as the core's column arrays.
+        dataset, loss, standardizer, held_out = load_training_data(args)
+        if args.lr is None:
+            args.lr = sgd_learning_rate(loss.name)
+            check_options(args)
+        targets = target_statistics(dataset, loss, standardizer is not None)
+        dtype = np.dtype(args.dtype)
+        n_classes = len(dataset.classes) if one_hot_targets(dataset, loss) else None
+
+        def columns(rows, y):
+            return to_training_arrays(
+                rows, y, loss, dtype, standardizer, targets, n_classes
+            )
+
+        x, y = columns(dataset.x_train, dataset.y_train)
+        x_test = y_test = None
+        if dataset.x_test is not None and len(dataset.x_test):
+            x_test, y_test = columns(dataset.x_test, dataset.y_test)
+        x_validation = y_validation = None
+        if held_out is not None:
+            x_validation, y_validation = columns(*held_out)
+        sizes = [x.shape[0], *args.hidden, output_size(dataset, loss)]
+        data_fingerprint = fingerprint(x, y, x_validation, y_validation)
+
+        # A new network and optimizer, or the resumed run's.
+        rng = np.random.default_rng(args.seed)
+        if resumed is None:
+            network = Network.initialize(
+                sizes,
+                rng,
+                dtype=dtype,
+                relu_derivative_at_zero=args.relu_at_zero,
+                distribution=args.init,
+            )
+            optimizer = build_optimizer(args)
+            state = None
+        else:
+            check_resumed_data(
+                args.resume, resumed, sizes, data_fingerprint, args.epochs
+            )
+            network, optimizer, state = _resumed_training(args, resumed)
+        schedule = build_schedule(args)
+        early_stopping = (
+            EarlyStopping(args.early_stopping) if args.early_stopping else None
         )
 
-    x, y = columns(dataset.x_train, dataset.y_train)
-    x_test = y_test = None
-    if dataset.x_test is not None and len(dataset.x_test):
-        x_test, y_test = columns(dataset.x_test, dataset.y_test)
-    x_validation = y_validation = None
-    if held_out is not None:
-        x_validation, y_validation = columns(*held_out)
-    sizes = [x.shape[0], *args.hidden, output_size(dataset, loss)]
-    data_fingerprint = fingerprint(x, y, x_validation, y_validation)
-
-    # A new network and optimizer, or the resumed run's.
-    rng = np.random.default_rng(args.seed)
-    if resumed is None:
-        network = Network.initialize(
-            sizes,
-            rng,
-            dtype=dtype,
-            relu_derivative_at_zero=args.relu_at_zero,
-            distribution=args.init,
+        # Say what is trained on what. Under MPI only rank 0 prints and
+        # writes files.
+        where = world()
+        root = where.rank == 0
+        say = printer(args.quiet or not root)
+        n_validation = 0 if x_validation is None else x_validation.shape[1]
+        n_test = 0 if x_test is None else x_test.shape[1]
+        say(
+            f"training {'-'.join(map(str, sizes))} on {dataset.name} "
+            f"({x.shape[1]} train, "
+            + (f"{n_validation} validation, " if n_validation else "")
+            + f"{n_test} test), {loss.name}, {args.dtype}, seed {args.seed}"
         )
-        optimizer = build_optimizer(args)
-        state = None
-    else:
-        check_resumed_data(args.resume, resumed, sizes, data_fingerprint, args.epochs)
-        network, optimizer, state = _resumed_training(args, resumed)
-    schedule = build_schedule(args)
-    early_stopping = EarlyStopping(args.early_stopping) if args.early_stopping else None
+        n_steps = math.ceil(x.shape[1] / args.batch_size)
+        if state is not None:
+            say(
+                f"resuming from {out / CHECKPOINT} at {resume_position(state, n_steps)}"
+            )
 
-    # Say what is trained on what. Under MPI only rank 0 prints and
-    # writes files.
-    where = world()
-    root = where.rank == 0
-    say = printer(args.quiet or not root)
-    n_validation = 0 if x_validation is None else x_validation.shape[1]
-    n_test = 0 if x_test is None else x_test.shape[1]
-    say(
-        f"training {'-'.join(map(str, sizes))} on {dataset.name} "
-        f"({x.shape[1]} train, "
-        + (f"{n_validation} validation, " if n_validation else "")
-        + f"{n_test} test), {loss.name}, {args.dtype}, seed {args.seed}"
-    )
-    n_steps = math.ceil(x.shape[1] / args.batch_size)
-    if state is not None:
-        say(f"resuming from {out / CHECKPOINT} at {resume_position(state, n_steps)}")
-
-    # What goes along with training: the progress bar, the gradient-flow
-    # monitor (--diagnostics), the data-parallel step and the checkpoints.
-    bar = ProgressBar(enabled=not args.quiet and root)
-    monitor = None
-    if args.diagnostics:
-        monitor = GradientFlowMonitor(
-            network, batch_size=args.batch_size, n_examples=x.shape[1]
-        )
-    # Data-parallel under MPI: each rank takes its share of every batch,
-    # and one all-reduce of the flat gradient joins them.
-    step = None
-    if where.size > 1:
-        step = DataParallelStep(network, loss, where.comm)
-        say(f"data-parallel over {where.size} processes (MPI)")
-    checkpoints = Checkpoints(out, network, optimizer, schedule, args)
-    checkpoints.config["fingerprint"] = data_fingerprint
-    checkpoints.watch(x, y, loss, None if targets is None else targets[1])
+        # What goes along with training: the progress bar, the gradient-flow
+        # monitor (--diagnostics), the data-parallel step and the checkpoints.
+        bar = ProgressBar(enabled=not args.quiet and root)
+        monitor = None
+        if args.diagnostics:
+            monitor = GradientFlowMonitor(
+                network, batch_size=args.batch_size, n_examples=x.shape[1]
+            )
+        # Data-parallel under MPI: each rank takes its share of every batch,
+        # and one all-reduce of the flat gradient joins them.
+        step = None
+        if where.size > 1:
+            step = DataParallelStep(network, loss, where.comm)
+            say(f"data-parallel over {where.size} processes (MPI)")
+        checkpoints = Checkpoints(out, network, optimizer, schedule, args)
+        checkpoints.config["fingerprint"] = data_fingerprint
+        checkpoints.watch(x, y, loss, None if targets is None else targets[1])
 
     def callback(progress):
         bar.update(progress)
@@ -460,7 +476,7 @@ def run(args):
                 target_std=None if targets is None else targets[1],
                 resume=state,
                 on_epoch_end=checkpoints.on_epoch_end if root else None,
-                stop_requested=stop.requested,
+                stop_requested=agreed_flag(stop.requested, where.comm),
                 monitor=monitor,
                 step=step,
             )
@@ -469,13 +485,18 @@ def run(args):
         raise CommandError(str(error) + checkpoints.after_failure()) from None
     except TrainingInterruptedError as interrupted:
         bar.clear()
-        path = checkpoints.write(interrupted.state)
-        where = describe_position(interrupted.state, n_steps)
-        print(
-            f"chainrule train: interrupted {where}; checkpoint saved to "
-            f"{path}; continue with: chainrule train --resume {out}",
-            file=sys.stderr,
-        )
+        # Under MPI every rank stopped after the same step (the stop
+        # request is agreed at each step boundary); rank 0 writes.
+        if root:
+            path = checkpoints.write(interrupted.state)
+            position = describe_position(interrupted.state, n_steps)
+            print(
+                f"chainrule train: interrupted {position}; checkpoint saved to "
+                f"{path}; continue with: chainrule train --resume {out}",
+                file=sys.stderr,
+            )
+        if where.size > 1:
+            raise RanksStopError(130) from None
         return 130
     except BaseException:
         bar.clear()
@@ -525,6 +546,7 @@ def _resumed_training(args, resumed):
     saved_lr = resumed.config["options"]["lr"]
     if args.lr != saved_lr:
         optimizer = build_optimizer(args)
+    if args.lr != saved_lr and world().rank == 0:
         print(
             f"chainrule train: note: the learning rate changes from "
             f"{saved_lr} to {args.lr}; the optimizer's running state "

@@ -27,6 +27,7 @@ from ..data import (
     to_columns,
 )
 from ..losses import get_loss
+from ..parallel import is_root
 from ..training import validation_split
 from ..training.validation import align_labels
 from .errors import CommandError
@@ -94,7 +95,8 @@ def _hold_out_validation(args, dataset, loss_name):
                 )
             except ValueError as error:
                 raise CommandError(f"--validation-fraction: {error}") from None
-        for warning in caught:
+        # Under MPI every rank splits alike; rank 0 alone says so.
+        for warning in caught if is_root() else ():
             print(f"chainrule train: note: {warning.message}", file=sys.stderr)
         held_out = (dataset.x_train[held], dataset.y_train[held])
         trained = dataclasses.replace(
