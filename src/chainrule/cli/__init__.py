@@ -71,9 +71,12 @@ def build_parser():
 def main(argv=None):
     """Run the command line; return the exit status.
 
-    Under MPI (``mpiexec -n P chainrule …``), a rank that fails ends the
-    whole job at once with a line naming the rank, instead of leaving the
-    other ranks waiting in an all-reduce.
+    Under MPI (``mpiexec -n P chainrule …``), an error every rank meets
+    before training (options, data, output folder; see
+    ``parallel.start_together``) is printed once, by rank 0, and every
+    rank exits with its status; a rank that fails later ends the whole
+    job at once (MPI_Abort) with a line naming the rank, instead of
+    leaving the other ranks waiting in an all-reduce.
 
     Ctrl-C at any point, even while the subcommands' modules load, ends
     with one line and status 130. Output piped into a reader that stops
