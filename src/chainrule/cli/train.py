@@ -330,9 +330,9 @@ def add_parser(subparsers):
         "--diagnostics",
         action="store_true",
         help="record gradient flow per layer and epoch (gradient norms, dead "
-        "ReLUs, mean and std of h_k, update/parameter ratio) in metrics.json "
-        "and gradient_flow.png, with warnings naming a vanishing or "
-        "exploding layer",
+        "ReLUs, mean and std of h_k, update sizes ‖ΔΩ_k‖/‖Ω_k‖ and ‖Δβ_k‖) "
+        "in metrics.json and gradient_flow.png, with warnings naming a "
+        "vanishing or exploding layer",
     )
     add_threads_option(output)
     parser.set_defaults(handler=run)
