@@ -6,7 +6,11 @@ Run from the repository root:
     .venv/bin/python benchmarks/step.py                    # everything
     .venv/bin/python benchmarks/step.py --sizes S,M --json out.json
     .venv/bin/python benchmarks/step.py --quick            # a smoke run
-    make bench                                             # the same
+    .venv/bin/python benchmarks/step.py --threads 1 --proposals
+    .venv/bin/python benchmarks/report.py out.json         # Markdown tables
+    make bench                                             # the first line
+
+docs/performance.md explains the method and the results.
 
 For each size (S, M, L) and loss (cross-entropy, least squares) it times,
 in float32 and with the same BLAS thread count for everyone:
@@ -21,7 +25,9 @@ in float32 and with the same BLAS thread count for everyone:
   autograd) + chainrule's SGD update;
 - pytorch-eager: nn.Sequential, ``loss.backward()``, ``optim.SGD``;
 - scikit-learn: MLPClassifier / MLPRegressor, one ``partial_fit`` epoch
-  divided by its number of steps.
+  divided by its number of steps;
+- with ``--proposals``: chainrule's step with the optimizer update that
+  docs/performance.md proposes, on NumPy and on torch tensors.
 
 The contenders run interleaved: in each round every contender runs one
 block of steps, in an order that rotates from round to round. Before each
