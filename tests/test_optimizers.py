@@ -282,3 +282,27 @@ def test_bad_settings_are_explained(make, message):
 def test_non_number_is_a_type_error():
     with pytest.raises(TypeError, match="momentum must be a number"):
         SGD("0.9")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"momentum": 0.9},
+        {"momentum": 0.9, "nesterov": True},
+        {"momentum": 0.9, "dampened": True, "weight_decay": 0.01},
+        {"momentum": 0.0, "weight_decay": 0.1},
+    ],
+)
+def test_sgd_portable_path_matches_the_numpy_path(options):
+    # The in-place portable update (PyTorch tensors) and the NumPy update
+    # do the same float64 operations in the same order: equal exactly.
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    on_numpy, on_torch = SGD(**options), SGD(**options)
+    theta = rng.normal(size=50)
+    theta_torch = torch.tensor(theta.copy())
+    for _ in range(5):
+        g = rng.normal(size=50)
+        on_numpy.step(theta, g.copy(), 0.1)
+        on_torch.step(theta_torch, torch.tensor(g), 0.1)
+    np.testing.assert_array_equal(theta, theta_torch.numpy())

@@ -396,7 +396,7 @@ def train(
     return history
 
 
-def evaluate(network, x, y, loss, chunk=4096, target_std=None):
+def evaluate(network, x, y, loss, chunk=1024, target_std=None):
     """Return (mean loss, accuracy or None) of ``network`` on (x, y).
 
     Accuracy is reported for classification losses: the arg-max class for

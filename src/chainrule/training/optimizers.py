@@ -114,60 +114,71 @@ class SGD:
             self._portable_step(parameters, gradient, learning_rate)
 
     def _numpy_step(self, theta, g, alpha):
+        # The gradient buffer g doubles as scratch space, so the common
+        # forms (plain SGD and momentum) need no buffer of their own.
         mu = self.momentum
-        if self._scratch is None or self._scratch.shape != theta.shape:
-            self._scratch = np.empty_like(theta)
-        scratch = self._scratch
 
         # L2 weight decay: g ← g + λ θ.
         if self.weight_decay:
+            scratch = self._scratch_like(theta)
             np.multiply(theta, self.weight_decay, out=scratch)
             g += scratch
 
+        # The new-gradient term: g, or (1 − μ) g when dampened.
+        if self.dampened:
+            g *= 1.0 - mu
+
         # Plain SGD: θ ← θ − α g.
         if mu == 0.0:
-            np.multiply(g, alpha, out=scratch)
-            theta -= scratch
+            g *= alpha
+            theta -= g
             return
 
-        # v ← μ v + g, or μ v + (1 − μ) g when dampened.
+        # v ← μ v + g (g already holds the dampened term if asked).
         if self.velocity is None:
             self.velocity = np.zeros_like(theta)
         v = self.velocity
         v *= mu
-        if self.dampened:
-            np.multiply(g, 1.0 - mu, out=scratch)
-            v += scratch
-        else:
-            v += g
+        v += g
 
-        # θ ← θ − α d, with d = v, or the Nesterov look-ahead direction.
+        # θ ← θ − α d, with d = v, or the Nesterov look-ahead g + μ v.
         if self.nesterov:
+            scratch = self._scratch_like(theta)
             np.multiply(v, mu, out=scratch)
-            if self.dampened:
-                g *= 1.0 - mu
-            scratch += g
-            scratch *= alpha
+            g += scratch
+            g *= alpha
         else:
-            np.multiply(v, alpha, out=scratch)
-        theta -= scratch
+            np.multiply(v, alpha, out=g)
+        theta -= g
+
+    def _scratch_like(self, theta):
+        if self._scratch is None or self._scratch.shape != theta.shape:
+            self._scratch = np.empty_like(theta)
+        return self._scratch
 
     def _portable_step(self, theta, g, alpha):
+        # The same steps as on NumPy, in place; only weight decay and
+        # Nesterov make a temporary array.
         mu = self.momentum
         if self.weight_decay:
-            g = g + self.weight_decay * theta
+            g += self.weight_decay * theta
+        if self.dampened:
+            g *= 1.0 - mu
         if mu == 0.0:
-            theta -= alpha * g
+            g *= alpha
+            theta -= g
             return
         if self.velocity is None:
             self.velocity = namespace_of(theta).zeros_like(theta)
-        new_gradient = (1.0 - mu) * g if self.dampened else g
-        self.velocity = mu * self.velocity + new_gradient
+        v = self.velocity
+        v *= mu
+        v += g
         if self.nesterov:
-            direction = new_gradient + mu * self.velocity
+            g += mu * v
         else:
-            direction = self.velocity
-        theta -= alpha * direction
+            g[...] = v
+        g *= alpha
+        theta -= g
 
     def config(self):
         """The constructor's arguments, as a JSON-able dict with ``name``."""
