@@ -27,7 +27,6 @@ from .schedules import ConstantSchedule
 from .step import TrainingStep
 from .validation import EarlyStopping
 
-
 # Evaluation runs the network over this many examples at a time: enough
 # for BLAS to run at full speed, small enough to add little memory (about
 # 32 MiB for a 2048-unit network in float32).
