@@ -13,7 +13,8 @@ from .arrays import namespace_of
 def relu(f):
     """Return a[f] = max(f, 0), elementwise, as a new array."""
     xp = namespace_of(f)
-    return xp.where(f > 0, f, xp.zeros_like(f))
+    # A 0-d zero broadcasts against f: one pass, one new array.
+    return xp.maximum(f, xp.zeros((), dtype=f.dtype))
 
 
 def relu_derivative(f, derivative_at_zero=1.0):
