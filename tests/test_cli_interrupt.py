@@ -73,7 +73,10 @@ def test_ctrl_c_during_start_up_is_one_line(launcher, delay, tmp_path):
     # A loaded machine may still be starting the interpreter at the
     # earliest delays: try again, later each time, up to three times.
     for attempt in range(3):
-        status, stderr = _interrupt(launcher, delay * (attempt + 1), tmp_path / "r")
+        # Each attempt gets its own output folder: an earlier attempt may
+        # have got far enough to leave a checkpoint in its folder.
+        out = tmp_path / f"run-{attempt}"
+        status, stderr = _interrupt(launcher, delay * (attempt + 1), out)
         if not _before_our_code(status, stderr):
             break
     assert "Traceback" not in stderr, stderr
