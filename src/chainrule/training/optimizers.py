@@ -30,6 +30,7 @@ import numbers
 import numpy as np
 
 from ..arrays import is_numpy, namespace_of
+from .configs import build_from_config
 
 
 class SGD:
@@ -363,16 +364,7 @@ def optimizer_from_config(config):
     ValueError
         For an unknown name or an argument the optimizer does not take.
     """
-    config = dict(config)
-    name = config.pop("name", None)
-    kind = OPTIMIZERS.get(name)
-    if kind is None:
-        choices = ", ".join(OPTIMIZERS)
-        raise ValueError(f"unknown optimizer {name!r}; expected one of: {choices}")
-    try:
-        return kind(**config)
-    except TypeError as error:
-        raise ValueError(f"bad settings for the {name} optimizer: {error}") from None
+    return build_from_config(OPTIMIZERS, config, "optimizer")
 
 
 def _copy(array):

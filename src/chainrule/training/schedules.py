@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from .configs import build_from_config
+
 
 class ConstantSchedule:
     """α stays at its initial value: α_e = α_0."""
@@ -157,16 +159,7 @@ def schedule_from_config(config):
     ValueError
         For an unknown name or an argument the schedule does not take.
     """
-    config = dict(config)
-    name = config.pop("name", None)
-    kind = SCHEDULES.get(name)
-    if kind is None:
-        choices = ", ".join(SCHEDULES)
-        raise ValueError(f"unknown schedule {name!r}; expected one of: {choices}")
-    try:
-        return kind(**config)
-    except TypeError as error:
-        raise ValueError(f"bad settings for the {name} schedule: {error}") from None
+    return build_from_config(SCHEDULES, config, "schedule")
 
 
 def _check_rate(learning_rate):
