@@ -10,8 +10,8 @@ exactly; ``note`` adds the sizes and the check's worst row to the report.
 import numpy as np
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from random_problems import random_problem
 
-from chainrule import Network
 from chainrule.verification import explicit_jacobian_form, gradcheck
 
 LOSS_NAMES = ["least-squares", "binary-cross-entropy", "cross-entropy"]
@@ -37,21 +37,6 @@ def problems(draw, max_hidden=6, max_width=64, max_examples=32):
     return sizes, n_examples, loss_name, seed
 
 
-def _build(sizes, n_examples, loss_name, seed):
-    rng = np.random.default_rng(seed)
-    network = Network.initialize(sizes, rng, dtype=np.float64)
-    for beta in network.beta:
-        beta[:] = rng.normal(0.0, 0.3, beta.shape)
-    x = rng.normal(size=(sizes[0], n_examples))
-    if loss_name == "cross-entropy":
-        y = rng.integers(0, sizes[-1], size=n_examples)
-    elif loss_name == "binary-cross-entropy":
-        y = rng.integers(0, 2, size=(sizes[-1], n_examples)).astype(np.float64)
-    else:
-        y = rng.normal(size=(sizes[-1], n_examples))
-    return network, x, y
-
-
 def _report(result):
     worst = max(result.rows, key=lambda row: row.max_rel_error)
     note(
@@ -67,7 +52,7 @@ def _report(result):
 def test_sampled_entries_and_directions_match_central_differences(problem):
     sizes, n_examples, loss_name, seed = problem
     note(f"sizes={sizes} n_examples={n_examples} loss={loss_name} seed={seed}")
-    network, x, y = _build(sizes, n_examples, loss_name, seed)
+    network, x, y = random_problem(sizes, n_examples, loss_name, seed)
 
     # Tolerance: gradcheck's defaults, rtol = 1e-6 and atol = 100·ε·max(1,
     # |ℓ|)/step, with kinks decided by one-sided slopes.
@@ -82,7 +67,7 @@ def test_sampled_entries_and_directions_match_central_differences(problem):
 def test_every_entry_of_small_networks_matches_central_differences(problem):
     sizes, n_examples, loss_name, seed = problem
     note(f"sizes={sizes} n_examples={n_examples} loss={loss_name} seed={seed}")
-    network, x, y = _build(sizes, n_examples, loss_name, seed)
+    network, x, y = random_problem(sizes, n_examples, loss_name, seed)
 
     # Tolerance: gradcheck's defaults (see above).
     result = gradcheck(network, x, y, loss_name, mode="full")
@@ -95,7 +80,7 @@ def test_every_entry_of_small_networks_matches_central_differences(problem):
 def test_the_explicit_jacobian_product_equals_the_pointwise_form(problem):
     sizes, _, loss_name, seed = problem
     note(f"sizes={sizes} loss={loss_name} seed={seed}")
-    network, x, y = _build(sizes, 1, loss_name, seed)
+    network, x, y = random_problem(sizes, 1, loss_name, seed)
     if loss_name == "cross-entropy":
         y = y.reshape(1)
     form = explicit_jacobian_form(network, x, y, loss_name)

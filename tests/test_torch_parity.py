@@ -2,8 +2,8 @@
 
 import sys
 
-import numpy as np
 import pytest
+from random_problems import random_problem
 
 from chainrule import Network
 from chainrule.verification.torch_parity import (
@@ -27,21 +27,6 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def _problem(sizes, n_examples, loss_name, seed):
-    rng = np.random.default_rng(seed)
-    network = Network.initialize(sizes, rng, dtype=np.float64)
-    for beta in network.beta:
-        beta[:] = rng.normal(0.0, 0.3, beta.shape)
-    x = rng.normal(size=(sizes[0], n_examples))
-    if loss_name == "cross-entropy":
-        y = rng.integers(0, sizes[-1], size=n_examples)
-    elif loss_name == "binary-cross-entropy":
-        y = rng.integers(0, 2, size=(sizes[-1], n_examples)).astype(np.float64)
-    else:
-        y = rng.normal(size=(sizes[-1], n_examples))
-    return network, x, y
-
-
 class OmegaGradientScaled(Network):
     """A planted bug: ∂ℓ/∂Ω_1 off by one part in a million."""
 
@@ -55,7 +40,7 @@ class OmegaGradientScaled(Network):
 @pytest.mark.parametrize("n_examples", [1, 13])
 @pytest.mark.parametrize("sizes", [[4, 3], [4, 6, 3], [5, 8, 7, 6, 3]])
 def test_every_quantity_agrees_with_autograd(sizes, n_examples, loss_name):
-    network, x, y = _problem(sizes, n_examples, loss_name, seed=len(sizes))
+    network, x, y = random_problem(sizes, n_examples, loss_name, seed=len(sizes))
     report = compare_with_torch(network, x, y, loss_name)
 
     n_hidden = len(sizes) - 2
@@ -77,7 +62,7 @@ def test_every_quantity_agrees_with_autograd(sizes, n_examples, loss_name):
 
 def test_pre_activations_exactly_zero_agree_under_pytorchs_convention():
     """With x = 0 and β_0 = 0, every f_0 is exactly 0: a'(0) = 0 there."""
-    network, x, y = _problem([4, 6, 5, 3], 5, "least-squares", seed=1)
+    network, x, y = random_problem([4, 6, 5, 3], 5, "least-squares", seed=1)
     network.beta[0][:] = 0.0
     x[:, :2] = 0.0
     report = compare_with_torch(network, x, y, "least-squares")
@@ -86,7 +71,7 @@ def test_pre_activations_exactly_zero_agree_under_pytorchs_convention():
 
 
 def test_a_planted_error_is_found_where_it_first_appears():
-    network, x, y = _problem([4, 6, 5, 3], 9, "cross-entropy", seed=2)
+    network, x, y = random_problem([4, 6, 5, 3], 9, "cross-entropy", seed=2)
     buggy = OmegaGradientScaled(network.omega, network.beta)
     report = compare_with_torch(buggy, x, y, "cross-entropy")
 
@@ -97,7 +82,7 @@ def test_a_planted_error_is_found_where_it_first_appears():
 
 @pytest.mark.parametrize("loss_name", LOSS_NAMES)
 def test_200_steps_of_sgd_with_momentum_follow_pytorch(loss_name):
-    network, x, y = _problem([5, 16, 12, 3], 48, loss_name, seed=3)
+    network, x, y = random_problem([5, 16, 12, 3], 48, loss_name, seed=3)
     report = compare_training_with_torch(
         network, x, y, loss_name, n_steps=200, batch_size=8, momentum=0.9
     )
@@ -118,7 +103,7 @@ def test_the_two_line_update_follows_pytorch_without_chainrule_training(
     # Hide chainrule.training.optimizers: the comparison falls back to the
     # update v ← μ v + g, θ ← θ − α v written in the parity module.
     monkeypatch.setitem(sys.modules, "chainrule.training.optimizers", None)
-    network, x, y = _problem([5, 10, 3], 32, "least-squares", seed=4)
+    network, x, y = random_problem([5, 10, 3], 32, "least-squares", seed=4)
     report = compare_training_with_torch(network, x, y, "least-squares", n_steps=50)
 
     assert report.optimizer.startswith("v ← μ v + g")
@@ -126,7 +111,7 @@ def test_the_two_line_update_follows_pytorch_without_chainrule_training(
 
 
 def test_a_wrong_gradient_derails_the_trajectory_at_the_first_step():
-    network, x, y = _problem([5, 10, 9, 3], 32, "least-squares", seed=5)
+    network, x, y = random_problem([5, 10, 9, 3], 32, "least-squares", seed=5)
     buggy = OmegaGradientScaled(network.omega, network.beta)
     report = compare_training_with_torch(buggy, x, y, "least-squares", n_steps=20)
 
